@@ -1,0 +1,1 @@
+"""Catalog: clusters, discovered topics and consumer groups, domains, teams, services, event types."""

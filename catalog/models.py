@@ -1,0 +1,1 @@
+"""Models of the catalog app (they arrive with the catalog issue)."""

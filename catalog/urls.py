@@ -1,0 +1,11 @@
+"""Page URLs of the catalog app."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "catalog"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+]

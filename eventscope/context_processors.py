@@ -1,0 +1,20 @@
+"""Template context shared by every page: the navigation of the four journeys and the user's role."""
+
+from .roles import user_can_write, user_role
+
+NAVIGATION = (
+    ("catalog", "Catalog", "catalog:index"),
+    ("schemas", "Schemas", "schemas:index"),
+    ("lineage", "Lineage", "lineage:index"),
+    ("monitoring", "Monitoring", "monitoring:index"),
+)
+
+
+def navigation(request):
+    section = request.resolver_match.namespace if request.resolver_match else ""
+    return {
+        "nav_items": NAVIGATION,
+        "nav_section": section,
+        "user_role": user_role(request.user) if hasattr(request, "user") else None,
+        "user_can_write": user_can_write(request.user) if hasattr(request, "user") else False,
+    }

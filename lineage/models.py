@@ -1,0 +1,1 @@
+"""Models of the lineage app (they arrive with the lineage issue)."""

@@ -1,0 +1,1 @@
+"""Models of the monitoring app (they arrive with the monitoring issue)."""

@@ -1,0 +1,1 @@
+"""Schema registry: subjects, versions, compatibility checks, the Confluent-compatible API."""

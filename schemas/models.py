@@ -1,0 +1,1 @@
+"""Models of the schemas app (they arrive with the schemas issue)."""

@@ -1,0 +1,1 @@
+"""Models of the simulator app (they arrive with the simulator issue)."""
