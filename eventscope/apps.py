@@ -9,6 +9,9 @@ class EventscopeConfig(AppConfig):
     verbose_name = "Eventscope"
 
     def ready(self) -> None:
+        from django.apps import apps
+
         from .roles import ensure_role_groups
 
-        post_migrate.connect(ensure_role_groups, sender=self)
+        # This app has no models, so post_migrate never names it: hook onto auth, which owns Group.
+        post_migrate.connect(ensure_role_groups, sender=apps.get_app_config("auth"), dispatch_uid="eventscope-roles")

@@ -172,6 +172,8 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Without collectstatic (development, tests) whitenoise serves straight from the app and project dirs.
+WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -186,8 +188,9 @@ STORAGES = {
 # ---------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        # Basic first: its WWW-Authenticate header makes an anonymous call a 401, not a 403.
         "rest_framework.authentication.BasicAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["eventscope.api.permissions.ReadAuthenticatedWriteEditor"],
     "DEFAULT_FILTER_BACKENDS": [
@@ -225,6 +228,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
+# Beat entries that every installation has; per-cluster schedules live in django-celery-beat's tables.
+CELERY_BEAT_SCHEDULE = {
+    "worker-heartbeat": {"task": "eventscope.heartbeat", "schedule": 30.0},
+}
 
 # ---------------------------------------------------------------------------------------------
 # Kafka

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# `make demo`: everything on a fresh machine, then Eventscope on http://127.0.0.1:8000 with live traffic.
+# Sets up the venv, Kafka, Redis and the SQLite database, seeds the demo, starts the Celery worker
+# and beat, the simulator and the web server, prints the URL and the login, and stops all of it on Ctrl-C.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=dev/lib.sh
+source "$ROOT/dev/lib.sh"
+cd "$ROOT"
+
+WEB_ADDR=${EVENTSCOPE_DEMO_ADDR:-127.0.0.1:8000}
+SIM_RATE=${EVENTSCOPE_DEMO_RATE:-20}
+LOGS=$RUN/demo
+mkdir -p "$LOGS"
+
+pids=()
+started_redis=0
+stop_all() {
+  trap - INT TERM EXIT
+  log "stopping the demo"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  "$ROOT/dev/kafka.sh" stop || true
+  [[ $started_redis == 1 ]] && stop_redis redis-demo
+  log "stopped"
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+
+ensure_venv
+
+KAFKA_BOOTSTRAP_SERVERS=$("$ROOT/dev/kafka.sh" start)
+export KAFKA_BOOTSTRAP_SERVERS
+
+if [[ -z ${REDIS_URL:-} ]]; then
+  if port_open 127.0.0.1 6379; then
+    REDIS_URL=redis://127.0.0.1:6379/0
+  else
+    REDIS_URL=$(start_redis redis-demo 6379)
+    started_redis=1
+  fi
+fi
+export REDIS_URL
+export DJANGO_DEBUG=${DJANGO_DEBUG:-false}
+
+log "migrating the database and seeding the demo"
+"$PY" manage.py migrate --noinput -v0
+"$PY" manage.py collectstatic --noinput -v0
+password_file=$RUN/demo-password
+if [[ ! -s $password_file ]]; then
+  (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(12))' >"$password_file")
+fi
+"$PY" manage.py seed_demo --username demo --password "$(cat "$password_file")" >/dev/null
+
+start() {  # name, command...: run in the background, output to .run/demo/<name>.log
+  local name=$1
+  shift
+  "$@" >"$LOGS/$name.log" 2>&1 &
+  pids+=($!)
+  log "started $name (pid $!, log .run/demo/$name.log)"
+}
+
+start worker "$VENV/bin/celery" -A eventscope worker -l info --concurrency 2 -n "demo-worker@%h"
+start beat "$VENV/bin/celery" -A eventscope beat -l info --schedule "$RUN/celerybeat-schedule"
+start simulator "$PY" manage.py simulate --rate "$SIM_RATE" --slow-consumer analytics --seed 42
+start web "$VENV/bin/gunicorn" eventscope.wsgi:application --bind "$WEB_ADDR" --workers 2 --threads 4 \
+  --access-logfile - --graceful-timeout 5
+
+for _ in $(seq 1 100); do
+  port_open "${WEB_ADDR%:*}" "${WEB_ADDR##*:}" && break
+  sleep 0.2
+done
+
+cat <<MSG
+
+  Eventscope is running: http://$WEB_ADDR/
+  Login:    demo / $(cat "$password_file")
+  Kafka:    $KAFKA_BOOTSTRAP_SERVERS     Redis: $REDIS_URL
+  Logs:     .run/demo/*.log               Stop: Ctrl-C
+
+MSG
+
+# Stay in the foreground until Ctrl-C, or until one of the processes dies (then say which).
+while true; do
+  for i in "${!pids[@]}"; do
+    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+      log "a demo process (pid ${pids[$i]}) exited; see .run/demo/*.log"
+      exit 1
+    fi
+  done
+  sleep 2
+done

@@ -1,0 +1,41 @@
+"""The Celery app on the real Redis broker: a task sent by the web side runs in a real worker."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+from celery.contrib.testing.worker import start_worker
+
+from eventscope.celery import app
+from eventscope.tasks import HEARTBEAT_KEY, heartbeat, worker_heartbeat_age_s
+
+pytestmark = pytest.mark.redis
+
+
+def test_broker_is_the_configured_redis(redis_url):
+    assert app.conf.broker_url == redis_url
+    assert app.conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
+    assert "worker-heartbeat" in app.conf.beat_schedule
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_sent_through_redis_runs_in_a_worker(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    client.delete(HEARTBEAT_KEY)
+    assert worker_heartbeat_age_s() is None
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        heartbeat.delay()
+        deadline = time.monotonic() + 20
+        while client.get(HEARTBEAT_KEY) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    age = worker_heartbeat_age_s()
+    assert age is not None and age < 30
+
+
+def test_heartbeat_age_is_none_when_redis_is_unreachable(settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    assert worker_heartbeat_age_s() is None

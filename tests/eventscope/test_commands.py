@@ -1,0 +1,40 @@
+"""Project-wide management commands."""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import CommandError, call_command
+
+
+@pytest.mark.django_db
+def test_seed_demo_creates_the_demo_login_and_is_idempotent():
+    out = StringIO()
+    call_command("seed_demo", "--password", "demo-pass-123", stdout=out)
+    assert "demo login: demo / demo-pass-123 (role admin)" in out.getvalue()
+    user = authenticate(username="demo", password="demo-pass-123")
+    assert user is not None and user.is_superuser
+    assert list(user.groups.values_list("name", flat=True)) == ["admin"]
+
+    again = StringIO()
+    call_command("seed_demo", stdout=again)
+    assert "password unchanged" in again.getvalue()
+    assert authenticate(username="demo", password="demo-pass-123") is not None
+
+
+@pytest.mark.django_db
+def test_seed_demo_generates_a_password_for_a_new_user():
+    out = StringIO()
+    call_command("seed_demo", "--username", "viewer1", "--role", "viewer", stdout=out)
+    password = out.getvalue().split(" / ")[1].split(" ")[0]
+    assert len(password) >= 12
+    user = authenticate(username="viewer1", password=password)
+    assert user is not None and not user.is_staff
+
+
+@pytest.mark.django_db
+def test_seed_demo_refuses_bad_input():
+    with pytest.raises(CommandError, match="invalid choice"):
+        call_command("seed_demo", "--role", "owner")
+    with pytest.raises(CommandError, match="must not be empty"):
+        call_command("seed_demo", "--username", " ")
