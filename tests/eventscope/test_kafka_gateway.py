@@ -125,7 +125,7 @@ def test_produce_with_headers_consume_commit_and_read_back_offsets(connection, a
 
 def test_consumer_group_offsets_for_many_groups_are_issued_together(connection, admin, topic, unique_name):
     with EventProducer(connection) as producer:
-        for i in range(5):
+        for _ in range(5):
             producer.produce(topic, b"x", partition=0)
     groups = {f"{unique_name}-g{n}": n for n in range(1, 5)}  # group -> how many records it consumed
     for group, count in groups.items():
