@@ -237,6 +237,12 @@ CELERY_BEAT_SCHEDULE = {
 # Kafka
 # ---------------------------------------------------------------------------------------------
 KAFKA_BOOTSTRAP_SERVERS = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or _default_kafka_bootstrap()
+# Security of the default cluster (more clusters, each with its own settings, are rows in the database).
+KAFKA_SECURITY_PROTOCOL = os.environ.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper()
+KAFKA_SASL_MECHANISM = os.environ.get("KAFKA_SASL_MECHANISM") or None
+KAFKA_SASL_USERNAME = os.environ.get("KAFKA_SASL_USERNAME") or None
+KAFKA_SASL_PASSWORD = os.environ.get("KAFKA_SASL_PASSWORD") or None
+KAFKA_SSL_CA_FILE = os.environ.get("KAFKA_SSL_CA_FILE") or None
 # Every gateway call is bounded; a cluster that does not answer is an error, never a hang.
 KAFKA_REQUEST_TIMEOUT_S = float(os.environ.get("EVENTSCOPE_KAFKA_TIMEOUT_S", "10"))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from .errors import KafkaConfigurationError
@@ -35,11 +36,22 @@ class ClusterConnection:
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> ClusterConnection:
-        """The default cluster of this installation (KAFKA_BOOTSTRAP_SERVERS)."""
+        """The default cluster of this installation (KAFKA_BOOTSTRAP_SERVERS and KAFKA_* security settings)."""
         from django.conf import settings
 
+        ca_pem = None
+        if settings.KAFKA_SSL_CA_FILE:
+            try:
+                ca_pem = Path(settings.KAFKA_SSL_CA_FILE).read_text()
+            except OSError as exc:
+                raise KafkaConfigurationError(f"KAFKA_SSL_CA_FILE cannot be read: {exc.strerror}") from exc
         values: dict[str, Any] = {
             "bootstrap_servers": settings.KAFKA_BOOTSTRAP_SERVERS,
+            "security_protocol": settings.KAFKA_SECURITY_PROTOCOL,
+            "sasl_mechanism": settings.KAFKA_SASL_MECHANISM,
+            "sasl_username": settings.KAFKA_SASL_USERNAME,
+            "sasl_password": settings.KAFKA_SASL_PASSWORD,
+            "ssl_ca_pem": ca_pem,
             "timeout_s": settings.KAFKA_REQUEST_TIMEOUT_S,
         }
         values.update(overrides)

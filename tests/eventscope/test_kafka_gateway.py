@@ -216,3 +216,22 @@ def test_secrets_stay_out_of_repr():
     config = connection.client_config()
     assert config["sasl.mechanism"] == "SCRAM-SHA-512"
     assert config["ssl.ca.pem"].startswith("-----BEGIN")
+
+
+def test_default_connection_comes_from_settings(settings, tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    settings.KAFKA_BOOTSTRAP_SERVERS = "broker-1:9093,broker-2:9093"
+    settings.KAFKA_SECURITY_PROTOCOL = "SASL_SSL"
+    settings.KAFKA_SASL_MECHANISM = "SCRAM-SHA-256"
+    settings.KAFKA_SASL_USERNAME = "eventscope"
+    settings.KAFKA_SASL_PASSWORD = "pw"
+    settings.KAFKA_SSL_CA_FILE = str(ca)
+    connection = ClusterConnection.from_settings()
+    assert connection.bootstrap_servers == "broker-1:9093,broker-2:9093"
+    assert connection.client_config()["sasl.mechanism"] == "SCRAM-SHA-256"
+    assert connection.ssl_ca_pem.startswith("-----BEGIN")
+
+    settings.KAFKA_SSL_CA_FILE = str(tmp_path / "missing.pem")
+    with pytest.raises(KafkaConfigurationError, match="KAFKA_SSL_CA_FILE cannot be read"):
+        ClusterConnection.from_settings()
