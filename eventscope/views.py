@@ -10,11 +10,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from .tasks import worker_heartbeat_age_s
+
 SEARCH_MAX_LENGTH = 200
 
 
 def home(request):
-    return render(request, "home.html")
+    return render(request, "home.html", {"worker_heartbeat_age_s": worker_heartbeat_age_s()})
 
 
 def search(request):

@@ -39,3 +39,13 @@ def test_a_task_sent_through_redis_runs_in_a_worker(redis_url):
 def test_heartbeat_age_is_none_when_redis_is_unreachable(settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     assert worker_heartbeat_age_s() is None
+
+
+@pytest.mark.django_db
+def test_home_page_shows_whether_the_workers_are_alive(client, make_user, redis_url):
+    client.force_login(make_user())
+    store = redis.Redis.from_url(redis_url)
+    store.delete(HEARTBEAT_KEY)
+    assert "not seen" in client.get("/").content.decode()
+    store.set(HEARTBEAT_KEY, str(time.time() - 5))
+    assert "running</span>, last heartbeat 5 s ago" in client.get("/").content.decode()
