@@ -62,7 +62,7 @@ start() {  # name, command...: run in the background, output to .run/demo/<name>
 
 start worker "$VENV/bin/celery" -A eventscope worker -l info --concurrency 2 -n "demo-worker@%h"
 start beat "$VENV/bin/celery" -A eventscope beat -l info --schedule "$RUN/celerybeat-schedule"
-start simulator "$PY" manage.py simulate --rate "$SIM_RATE" --slow-consumer analytics --seed 42
+start simulator "$PY" manage.py simulate --rate "$SIM_RATE" --slow-consumer analytics --slow-ms 15 --seed 42 --progress-interval 30
 start web "$VENV/bin/gunicorn" eventscope.wsgi:application --bind "$WEB_ADDR" --workers 2 --threads 4 \
   --access-logfile - --graceful-timeout 5
 
