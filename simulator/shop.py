@@ -20,6 +20,7 @@ half a second of simulated work, which keeps stops prompt and commits regular.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -33,16 +34,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Consumer as KafkaConsumer
-from confluent_kafka import (
-    ConsumerGroupTopicPartitions,
-    KafkaError,
-    KafkaException,
-    Message,
-    Producer,
-    TopicPartition,
-)
-from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from eventscope.kafka import (
+    ClusterConnection,
+    KafkaAdmin,
+    KafkaGatewayError,
+    OffsetKind,
+    TopicAlreadyExistsError,
+)
+from eventscope.kafka import TopicPartition as GatewayTopicPartition
 from simulator.behaviour import ShopOdds, place_order, react
 from simulator.correlation import EventIdentity, encode_correlation, extract_correlation
 from simulator.topology import (
@@ -608,7 +609,17 @@ class Shop:
         if self._ran:
             raise RuntimeError("a Shop runs once; make a new one for another run")
         self._ran = True
-        admin = AdminClient({"bootstrap.servers": self.config.bootstrap_servers, "logger": logger})
+        # Topics and offsets go through the gateway; the services' hot loops use librdkafka directly.
+        try:
+            admin = KafkaAdmin(
+                ClusterConnection(
+                    bootstrap_servers=self.config.bootstrap_servers,
+                    client_id="eventscope-simulator",
+                    timeout_s=self.config.connect_timeout_s,
+                )
+            )
+        except KafkaGatewayError as exc:
+            raise ShopError(str(exc)) from exc
         self._ensure_topics(admin)
 
         counters = {
@@ -645,7 +656,7 @@ class Shop:
         )
 
     def _supervise(
-        self, admin: AdminClient, source: _OrderSource, counters: dict[str, _ServiceCounters], started: float
+        self, admin: KafkaAdmin, source: _OrderSource, counters: dict[str, _ServiceCounters], started: float
     ) -> str:
         """Wait for the end of the run (while reporting progress); say what ended it."""
         interval = self.config.progress_interval_s
@@ -696,40 +707,34 @@ class Shop:
         return progress, totals
 
     # -- topics and offsets ---------------------------------------------------------------------
-    def _ensure_topics(self, admin: AdminClient) -> None:
+    def _ensure_topics(self, admin: KafkaAdmin) -> None:
         """Create the topology's missing topics; note every topic's partition count."""
-        timeout = self.config.connect_timeout_s
         names = [self.config.topic(suffix) for suffix in TOPICS]
         try:
-            existing = admin.list_topics(timeout=timeout).topics
-            missing = [name for name in names if name not in existing]
-            if missing:
-                futures = admin.create_topics(
-                    [NewTopic(name, num_partitions=self.config.partitions) for name in missing],
-                    request_timeout=timeout,
-                )
-                for name, future in futures.items():
-                    try:
-                        future.result()
-                    except KafkaException as exc:
-                        # Another run with the same prefix may have created it a moment ago.
-                        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                            raise ShopError(f"could not create topic {name}: {exc.args[0].str()}") from exc
+            existing = {topic.name for topic in admin.cluster_metadata().topics}
+            for name in names:
+                if name not in existing:
+                    # Another run with the same prefix may create it a moment before us: that is fine.
+                    with contextlib.suppress(TopicAlreadyExistsError):
+                        admin.create_topic(name, partitions=self.config.partitions)
             # Creation is asynchronous on the broker: wait until metadata lists every partition, so
             # the consumers do not start on topics that look absent.
-            deadline = time.monotonic() + timeout
+            deadline = time.monotonic() + self.config.connect_timeout_s
             while True:
-                topics = admin.list_topics(timeout=timeout).topics
-                if all(name in topics and topics[name].partitions and not topics[name].error for name in names):
+                metadata = admin.cluster_metadata()
+                topics = {name: metadata.topic(name) for name in names}
+                if all(topic is not None and topic.partitions for topic in topics.values()):
                     break
                 if time.monotonic() > deadline:
-                    raise ShopError(f"topics did not appear within {timeout:.0f}s: {', '.join(names)}")
+                    raise ShopError(
+                        f"topics did not appear within {self.config.connect_timeout_s:.0f}s: {', '.join(names)}"
+                    )
                 time.sleep(0.1)
-        except KafkaException as exc:
-            raise ShopError(f"Kafka at {self.config.bootstrap_servers} is not reachable: {exc.args[0].str()}") from exc
-        self._partitions = {name: len(topics[name].partitions) for name in names}
+        except KafkaGatewayError as exc:
+            raise ShopError(f"Kafka at {self.config.bootstrap_servers} is not reachable: {exc}") from exc
+        self._partitions = {name: len(topic.partitions) for name, topic in topics.items()}
 
-    def _drained(self, admin: AdminClient) -> bool:
+    def _drained(self, admin: KafkaAdmin) -> bool:
         """Whether every service has committed everything on its input topics.
 
         Only asked once the source has placed its last order. Committed offsets are read before the
@@ -737,39 +742,32 @@ class Shop:
         service had work in flight at t1 nor got any until t2, and since the source is done and the
         services only produce in reaction to input, nothing can be produced after that.
         """
-        timeout = self.config.connect_timeout_s
-        committed: dict[tuple[str, str, int], int] = {}
+        groups = {self.config.group_id(service): service for service in CONSUMER_SERVICES}
         try:
-            for service in CONSUMER_SERVICES:
-                group = self.config.group_id(service)
-                request = [ConsumerGroupTopicPartitions(group)]
-                result = admin.list_consumer_group_offsets(request, request_timeout=timeout)[group].result()
-                for tp in result.topic_partitions or ():
-                    committed[(service, tp.topic, tp.partition)] = tp.offset
+            committed = {
+                (groups[group], offset.topic, offset.partition): offset.offset
+                for group, offsets in admin.consumer_group_offsets(groups).items()
+                for offset in offsets
+            }
             partitions = [
-                TopicPartition(self.config.topic(suffix), partition)
+                GatewayTopicPartition(self.config.topic(suffix), partition)
                 for suffix in {suffix for name in CONSUMER_SERVICES for suffix in SERVICES[name].inputs}
                 for partition in range(self._partitions[self.config.topic(suffix)])
             ]
-            ends = self._offsets(admin, partitions, OffsetSpec.latest())
-            starts = self._offsets(admin, partitions, OffsetSpec.earliest())
-        except KafkaException as exc:
-            logger.warning("drain check failed, retrying: %s", exc.args[0].str())
+            ends = admin.list_offsets(partitions, OffsetKind.LATEST)
+            starts = admin.list_offsets(partitions, OffsetKind.EARLIEST)
+        except KafkaGatewayError as exc:
+            logger.warning("drain check failed, retrying: %s", exc)
             return False
         for service in CONSUMER_SERVICES:
             for suffix in SERVICES[service].inputs:
                 topic = self.config.topic(suffix)
                 for partition in range(self._partitions[topic]):
+                    tp = GatewayTopicPartition(topic, partition)
                     position = committed.get((service, topic, partition), -1)
                     # No commit yet: the group would start at the log start (auto.offset.reset=earliest).
                     if position < 0:
-                        position = starts[(topic, partition)]
-                    if position < ends[(topic, partition)]:
+                        position = starts[tp]
+                    if position < ends[tp]:
                         return False
         return True
-
-    def _offsets(
-        self, admin: AdminClient, partitions: list[TopicPartition], spec: OffsetSpec
-    ) -> dict[tuple[str, int], int]:
-        futures = admin.list_offsets({tp: spec for tp in partitions}, request_timeout=self.config.connect_timeout_s)
-        return {(tp.topic, tp.partition): future.result().offset for tp, future in futures.items()}
