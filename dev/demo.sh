@@ -25,7 +25,8 @@ stop_all() {
   log "stopped"
 }
 trap stop_all EXIT
-trap 'exit 130' INT TERM
+stopping=0
+trap 'stopping=1; exit 130' INT TERM
 
 ensure_venv
 
@@ -83,10 +84,12 @@ MSG
 # Stay in the foreground until Ctrl-C, or until one of the processes dies (then say which).
 while true; do
   for i in "${!pids[@]}"; do
-    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+    if [[ $stopping == 0 ]] && ! kill -0 "${pids[$i]}" 2>/dev/null; then
       log "a demo process (pid ${pids[$i]}) exited; see .run/demo/*.log"
       exit 1
     fi
   done
-  sleep 2
+  # A background sleep lets the INT/TERM trap run at once instead of after the sleep.
+  sleep 2 &
+  wait $! || true
 done

@@ -36,5 +36,5 @@ if [[ -z ${REDIS_URL:-} ]]; then
   started_redis=1
 fi
 
-log "running $* (Kafka $KAFKA_BOOTSTRAP_SERVERS, Redis $REDIS_URL, database ${DATABASE_URL:-SQLite})"
+log "running $* (Kafka $KAFKA_BOOTSTRAP_SERVERS, Redis $REDIS_URL, database $(sed -E "s#://[^@/]*@#://***@#" <<<"${DATABASE_URL:-SQLite}"))"
 "$@"
