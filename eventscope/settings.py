@@ -58,6 +58,9 @@ if not SECRET_KEY:
         except OSError:
             pass  # read-only checkout: the key lives for this process only, sessions end with it
 
+# Fernet keys for secrets at rest (cluster passwords), newest first; empty: derived from SECRET_KEY.
+EVENTSCOPE_SECRETS_KEYS = env_list("EVENTSCOPE_SECRETS_KEYS", "")
+
 ALLOWED_HOSTS = env_list("EVENTSCOPE_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("EVENTSCOPE_CSRF_TRUSTED_ORIGINS", "")
 

@@ -1,0 +1,110 @@
+"""Django admin for the catalog. Cluster secrets are write-only here too."""
+
+from django import forms
+from django.contrib import admin
+
+from . import models, services
+
+
+class ClusterAdminForm(forms.ModelForm):
+    sasl_password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty to keep the stored password. It is stored encrypted and never shown.",
+    )
+    clear_sasl_password = forms.BooleanField(required=False)
+
+    class Meta:
+        model = models.Cluster
+        fields = "__all__"
+
+
+@admin.register(models.Cluster)
+class ClusterAdmin(admin.ModelAdmin):
+    form = ClusterAdminForm
+    list_display = ("name", "bootstrap_servers", "security_protocol", "is_default", "discovery_enabled")
+    search_fields = ("name", "bootstrap_servers")
+
+    def save_model(self, request, obj, form, change):
+        password = form.cleaned_data.get("sasl_password")
+        if form.cleaned_data.get("clear_sasl_password"):
+            obj.sasl_password_encrypted = ""
+        elif password:
+            services.cluster_set_password(cluster=obj, password=password)
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(models.DiscoveryRun)
+class DiscoveryRunAdmin(admin.ModelAdmin):
+    list_display = ("cluster", "status", "trigger", "started_at", "duration_ms", "topics_seen", "groups_seen")
+    list_filter = ("status", "cluster")
+    readonly_fields = [f.name for f in models.DiscoveryRun._meta.fields]
+
+
+class PartitionInline(admin.TabularInline):
+    model = models.Partition
+    extra = 0
+    readonly_fields = ("number", "leader", "replicas", "isr", "under_replicated")
+
+
+@admin.register(models.Topic)
+class TopicAdmin(admin.ModelAdmin):
+    list_display = ("name", "cluster", "partition_count", "replication_factor", "owner_team", "deleted_at")
+    list_filter = ("cluster", "internal", "owner_team", "domain")
+    search_fields = ("name", "description")
+    inlines = [PartitionInline]
+    filter_horizontal = ("tags",)
+
+
+@admin.register(models.ConsumerGroup)
+class ConsumerGroupAdmin(admin.ModelAdmin):
+    list_display = ("group_id", "cluster", "state", "member_count", "service", "deleted_at")
+    list_filter = ("cluster", "state", "service")
+    search_fields = ("group_id",)
+
+
+@admin.register(models.Domain)
+class DomainAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    search_fields = ("name",)
+
+
+class TeamMembershipInline(admin.TabularInline):
+    model = models.TeamMembership
+    extra = 0
+
+
+@admin.register(models.Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ("name", "domain", "contact_channel")
+    prepopulated_fields = {"slug": ("name",)}
+    search_fields = ("name",)
+    inlines = [TeamMembershipInline]
+
+
+@admin.register(models.Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner_team", "domain")
+    list_filter = ("owner_team", "domain")
+    prepopulated_fields = {"slug": ("name",)}
+    search_fields = ("name", "description")
+    filter_horizontal = ("tags",)
+
+
+@admin.register(models.EventType)
+class EventTypeAdmin(admin.ModelAdmin):
+    list_display = ("name", "version", "domain", "owner_team", "topic", "data_classification")
+    list_filter = ("domain", "owner_team", "data_classification")
+    prepopulated_fields = {"slug": ("name",)}
+    search_fields = ("name", "summary", "business_meaning")
+    filter_horizontal = ("tags",)
+
+
+@admin.register(models.DeclaredRelation)
+class DeclaredRelationAdmin(admin.ModelAdmin):
+    list_display = ("service", "direction", "event_type", "topic", "source")
+    list_filter = ("direction", "source")
+
+
+admin.site.register(models.Tag)
