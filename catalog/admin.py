@@ -3,7 +3,8 @@
 from django import forms
 from django.contrib import admin
 
-from . import models, services
+from . import models
+from .services import clusters as cluster_services
 
 
 class ClusterAdminForm(forms.ModelForm):
@@ -16,7 +17,18 @@ class ClusterAdminForm(forms.ModelForm):
 
     class Meta:
         model = models.Cluster
-        fields = "__all__"
+        fields = (
+            "name",
+            "description",
+            "bootstrap_servers",
+            "security_protocol",
+            "sasl_mechanism",
+            "sasl_username",
+            "ssl_ca_pem",
+            "is_default",
+            "discovery_enabled",
+            "discovery_interval_s",
+        )
 
 
 @admin.register(models.Cluster)
@@ -30,7 +42,7 @@ class ClusterAdmin(admin.ModelAdmin):
         if form.cleaned_data.get("clear_sasl_password"):
             obj.sasl_password_encrypted = ""
         elif password:
-            services.cluster_set_password(cluster=obj, password=password)
+            cluster_services.cluster_set_password(cluster=obj, password=password)
         super().save_model(request, obj, form, change)
 
 

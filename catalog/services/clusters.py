@@ -1,10 +1,9 @@
-"""Catalog writes: one transaction each, keyword-only arguments (HackSoft style)."""
+"""Cluster writes: connection settings and their encrypted secrets."""
 
 from __future__ import annotations
 
+from catalog.models import Cluster
 from eventscope.secrets import encrypt_secret
-
-from .models import Cluster
 
 
 def cluster_set_password(*, cluster: Cluster, password: str) -> None:

@@ -1,0 +1,3 @@
+"""AsyncAPI export and import routes under /api/v1/."""
+
+urlpatterns: list = []

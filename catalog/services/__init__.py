@@ -1,0 +1,1 @@
+"""Catalog writes, one module per area; import from the module (catalog.services.discovery, ...)."""
