@@ -25,12 +25,15 @@ def error_response(status_code: int, code: str, message: str, detail=None, heade
 
 
 def api_exception_handler(exc, context):
+    # Django's own exceptions become DRF's first, so every error below has one shape.
     if isinstance(exc, ValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or None)
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
     response = exception_handler(exc, context)
     if response is None:
-        if isinstance(exc, Http404 | PermissionDenied):  # pragma: no cover - DRF maps these itself
-            return None
         logger.exception("unhandled API error in %s", context.get("view").__class__.__name__)
         return error_response(status.HTTP_500_INTERNAL_SERVER_ERROR, "server_error", "Internal server error.")
     if isinstance(exc, exceptions.APIException):

@@ -155,3 +155,23 @@ def test_writes_need_the_editor_or_admin_role(make_user, role, staff, expected):
 def test_the_database_is_the_one_database_url_names():
     expected = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
     assert connection.vendor == expected
+
+
+class MissingThing(APIView):
+    def get(self, request):
+        from django.http import Http404
+
+        raise Http404("No such thing.")
+
+
+urlpatterns += [path("missing/", MissingThing.as_view())]
+
+
+@pytest.mark.django_db
+@pytest.mark.urls(__name__)
+def test_django_404_inside_an_api_view_uses_the_error_format(make_user):
+    api = APIClient()
+    api.force_authenticate(make_user())
+    response = api.get("/missing/")
+    assert response.status_code == 404
+    assert response.json() == {"error": {"status": 404, "code": "not_found", "message": "No such thing."}}
