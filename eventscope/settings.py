@@ -163,6 +163,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("EVENTSCOPE_MAX_REQUEST_BYTES", 5 * 1024 * 1024))
+EVENTSCOPE_MAX_SCHEMA_BYTES = int(os.environ.get("EVENTSCOPE_MAX_SCHEMA_BYTES", 1024 * 1024))  # larger: 42209
 
 # ---------------------------------------------------------------------------------------------
 # I18N, static files

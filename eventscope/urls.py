@@ -17,6 +17,7 @@ urlpatterns = [
     path("monitoring/", include("monitoring.urls")),
     path("traces/<str:correlation_id>/", monitoring_views.trace_detail, name="trace-detail"),
     path("api/v1/", include("eventscope.api.urls")),
+    path("registry/", include("schemas.registry.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
