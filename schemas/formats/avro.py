@@ -9,6 +9,7 @@ at run time) and resolves relative aliases to full names.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +18,7 @@ import avro.errors
 import avro.schema
 from avro.name import Names
 
-from schemas.compatibility import ParsedSchema
+from schemas.compatibility import ParsedSchema, SchemaType
 from schemas.formats import FieldInfo, SchemaParseError, load_json
 
 __all__ = ["field_paths", "normalize", "parse_schema", "type_name"]
@@ -31,8 +32,17 @@ _LONG_RANGE = (-(2**63), 2**63 - 1)
 
 
 def parse_schema(schema: ParsedSchema) -> avro.schema.Schema:
-    """Parse `schema` with its references into an avro Schema; raise SchemaParseError when invalid."""
-    parsed, _ = _parse_with_references(schema)
+    """Parse `schema` with its references into an avro Schema; raise SchemaParseError when invalid.
+
+    Parsed schemas are cached by text: a transitive compatibility check meets the same versions
+    again and again, and parsing dominates its cost. Callers must not mutate the result.
+    """
+    return _parse_cached(schema.text, tuple(sorted(schema.references.items())))
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_cached(text: str, references: tuple[tuple[str, str], ...]) -> avro.schema.Schema:
+    parsed, _ = _parse_with_references(ParsedSchema(SchemaType.AVRO, text, dict(references)))
     return parsed
 
 
