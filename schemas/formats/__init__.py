@@ -64,7 +64,14 @@ _FORMAT_MODULES: dict[SchemaType, str] = {
 
 def normalize(schema: ParsedSchema) -> str:
     """The canonical text of `schema`; raises SchemaParseError when it or a reference is invalid."""
-    return _format_module(schema).normalize(schema)
+    normalized = _format_module(schema).normalize(schema)
+    try:
+        # A JSON escape such as "\ud800" decodes to a lone surrogate: valid JSON, invalid Unicode,
+        # and it could be neither stored as UTF-8 nor sent to a client.
+        normalized.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SchemaParseError("the schema contains text that is not valid Unicode (a lone surrogate)") from None
+    return normalized
 
 
 def fingerprint(schema: ParsedSchema) -> str:

@@ -702,3 +702,12 @@ def test_registering_an_existing_schema_is_a_few_reads(registry, django_assert_n
     # transaction, no compatibility check.
     with django_assert_num_queries(4):
         assert registry.register("orders-value", V1).json() == {"id": 1, "version": 1}
+
+
+def test_a_lone_surrogate_in_a_schema_is_an_invalid_schema_not_a_500(registry):
+    schema = '{"type": "record", "name": "R", "doc": "\\ud800", "fields": []}'
+    before = counts()
+    response = registry.register("surrogate-value", schema)
+    assert error(response) == (422, 42201)
+    assert "not valid Unicode" in response.json()["message"]
+    assert counts() == before
