@@ -3,6 +3,7 @@
 from .clusters import Cluster, DiscoveryRun
 from .discovered import ConsumerGroup, Partition, Topic
 from .entities import DeclaredRelation, Domain, EventType, Service, Tag, Team, TeamMembership
+from .search import SearchDocument
 
 __all__ = [
     "Cluster",
@@ -12,6 +13,7 @@ __all__ = [
     "Domain",
     "EventType",
     "Partition",
+    "SearchDocument",
     "Service",
     "Tag",
     "Team",

@@ -1,0 +1,1 @@
+"""Tests of the catalog app: clusters, discovery and its pure core."""
