@@ -1,6 +1,6 @@
 """Template context shared by every page: the navigation of the four journeys and the user's role."""
 
-from .roles import user_can_write, user_role
+from .roles import ADMIN, EDITOR, user_role
 
 NAVIGATION = (
     ("catalog", "Catalog", "catalog:index"),
@@ -12,9 +12,10 @@ NAVIGATION = (
 
 def navigation(request):
     section = request.resolver_match.namespace if request.resolver_match else ""
+    role = user_role(request.user) if hasattr(request, "user") else None  # one groups query per page
     return {
         "nav_items": NAVIGATION,
         "nav_section": section,
-        "user_role": user_role(request.user) if hasattr(request, "user") else None,
-        "user_can_write": user_can_write(request.user) if hasattr(request, "user") else False,
+        "user_role": role,
+        "user_can_write": role in (EDITOR, ADMIN),
     }

@@ -11,6 +11,7 @@ from . import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("search/", views.search, name="search"),
+    path("search/suggest/", views.search_suggest, name="search-suggest"),
     path("catalog/", include("catalog.urls")),
     path("schemas/", include("schemas.urls")),
     path("lineage/", include("lineage.urls")),

@@ -42,6 +42,12 @@ def redis_url() -> str:
     return settings.REDIS_URL
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Tests create users and log in with Basic all the time; PBKDF2 would dominate the run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def unique_name(request) -> str:
     """A name no other test (or earlier run) uses: for topics, consumer groups, subjects."""

@@ -1,3 +1,17 @@
-"""Catalog API routes under /api/v1/."""
+"""Catalog API routes under /api/v1/ (resource names follow the pages: /catalog/topics/ -> /api/v1/topics/)."""
 
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+router = SimpleRouter()
+router.register("clusters", views.ClusterViewSet, basename="api-cluster")
+router.register("topics", views.TopicViewSet, basename="api-topic")
+router.register("consumer-groups", views.ConsumerGroupViewSet, basename="api-consumer-group")
+router.register("domains", views.DomainViewSet, basename="api-domain")
+router.register("teams", views.TeamViewSet, basename="api-team")
+router.register("services", views.ServiceViewSet, basename="api-service")
+router.register("event-types", views.EventTypeViewSet, basename="api-event-type")
+router.register("relations", views.RelationViewSet, basename="api-relation")
+
+urlpatterns = router.urls

@@ -23,6 +23,26 @@ def test_seed_demo_creates_the_demo_login_and_is_idempotent():
 
 
 @pytest.mark.django_db
+def test_seed_demo_seeds_the_shop_catalog_unless_told_not_to():
+    from catalog.models import EventType, Service
+
+    skipped = StringIO()
+    call_command("seed_demo", "--password", "demo-pass-123", "--no-catalog", stdout=skipped)
+    assert "demo catalog" not in skipped.getvalue()
+    assert not Service.objects.exists()
+
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    assert "demo catalog: the shop's services, event types and topics (created " in out.getvalue()
+    assert "7 team membership(s) added" in out.getvalue()
+    assert Service.objects.count() == 6 and EventType.objects.count() == 7
+
+    again = StringIO()
+    call_command("seed_demo", stdout=again)
+    assert "created 0, updated 0" in again.getvalue() and "deleted 0; 0 team membership(s) added" in again.getvalue()
+
+
+@pytest.mark.django_db
 def test_seed_demo_generates_a_password_for_a_new_user():
     out = StringIO()
     call_command("seed_demo", "--username", "viewer1", "--role", "viewer", stdout=out)

@@ -1,9 +1,10 @@
-"""Seed a fresh installation for the demo: the demo login (more seed data arrives with each feature)."""
+"""Seed a fresh installation for the demo: the demo login and the shop's catalog (more seed data comes later)."""
 
 from django.core.management.base import BaseCommand, CommandError
 
 from eventscope.roles import ROLES
 from eventscope.services import user_ensure
+from simulator.catalog_seed import seed_shop_catalog
 
 
 class Command(BaseCommand):
@@ -13,8 +14,15 @@ class Command(BaseCommand):
         parser.add_argument("--username", default="demo")
         parser.add_argument("--password", help="Password to set (default: keep an existing one, else generate).")
         parser.add_argument("--role", default="admin", choices=ROLES)
+        parser.add_argument(
+            "--catalog",
+            action="store_true",
+            default=True,
+            help="Seed the simulator shop's services, event types, topics and owners into the catalog (default).",
+        )
+        parser.add_argument("--no-catalog", dest="catalog", action="store_false", help="Skip the shop's catalog.")
 
-    def handle(self, *args, username, password, role, **options):
+    def handle(self, *args, username, password, role, catalog, **options):
         if not username.strip():
             raise CommandError("--username must not be empty")
         user, password_set = user_ensure(username=username, password=password, role=role)
@@ -22,3 +30,6 @@ class Command(BaseCommand):
             self.stdout.write(f"demo login: {user.username} / {password_set} (role {role})")
         else:
             self.stdout.write(f"demo login: {user.username} (role {role}; password unchanged)")
+        if catalog:
+            seed = seed_shop_catalog(member=user)
+            self.stdout.write(f"demo catalog: the shop's services, event types and topics ({seed.summary()})")
