@@ -1,4 +1,9 @@
-"""Page URLs of the schemas app."""
+"""Page URLs of the schemas app: /schemas/ and the subject pages.
+
+Subject names may contain "/" (and catalog links send it as %2F, which Django decodes before matching), so
+the subject is a <path:> and the fixed suffixes (diff/, check/, register/, validate/) are listed before the
+plain subject page: "/schemas/subjects/a/b/diff/" is the diff of subject "a/b".
+"""
 
 from django.urls import path
 
@@ -8,4 +13,9 @@ app_name = "schemas"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("subjects/<path:subject>/diff/", views.subject_diff, name="subject-diff"),
+    path("subjects/<path:subject>/check/", views.subject_check, name="subject-check"),
+    path("subjects/<path:subject>/register/", views.subject_register, name="subject-register"),
+    path("subjects/<path:subject>/validate/", views.subject_validate, name="subject-validate"),
+    path("subjects/<path:subject>/", views.subject_detail, name="subject"),
 ]
