@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: everything on a fresh machine, then Eventscope on http://127.0.0.1:8000 with live traffic.
 # Sets up the venv, Kafka, Redis and the SQLite database, seeds the demo, starts the Celery worker
-# and beat, the simulator and the web server, prints the URL and the login, and stops all of it on Ctrl-C.
+# and beat and the web server, then (once web answers) the simulator, which registers its schemas in
+# the web's registry and writes Avro through it; prints the URL and the login, and stops all of it on Ctrl-C.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=dev/lib.sh
@@ -63,14 +64,27 @@ start() {  # name, command...: run in the background, output to .run/demo/<name>
 
 start worker "$VENV/bin/celery" -A eventscope worker -l info --concurrency 2 -n "demo-worker@%h"
 start beat "$VENV/bin/celery" -A eventscope beat -l info --schedule "$RUN/celerybeat-schedule"
-start simulator "$PY" manage.py simulate --rate "$SIM_RATE" --slow-consumer analytics --slow-ms 15 --seed 42 --progress-interval 30
 start web "$VENV/bin/gunicorn" eventscope.wsgi:application --bind "$WEB_ADDR" --workers 2 --threads 4 \
   --access-logfile - --graceful-timeout 5
 
-for _ in $(seq 1 100); do
-  port_open "${WEB_ADDR%:*}" "${WEB_ADDR##*:}" && break
+# The simulator registers its schemas in the web process's registry and writes its Avro topics
+# through it, so web must answer before the simulator starts.
+web_ready=0
+for _ in $(seq 1 300); do
+  if curl -fsS -o /dev/null --max-time 2 "http://$WEB_ADDR/healthz" 2>/dev/null; then
+    web_ready=1
+    break
+  fi
+  kill -0 "${pids[-1]}" 2>/dev/null || break # web exited: no point in waiting
   sleep 0.2
 done
+if [[ $web_ready == 0 ]]; then
+  log "the web server did not answer on http://$WEB_ADDR/healthz; see .run/demo/web.log"
+  exit 1
+fi
+start simulator "$PY" manage.py simulate --rate "$SIM_RATE" --slow-consumer analytics --slow-ms 15 --seed 42 \
+  --progress-interval 30 --registry-url "http://$WEB_ADDR/registry" --registry-user demo \
+  --registry-password-file "$password_file"
 
 cat <<MSG
 

@@ -188,10 +188,14 @@ def _last_header_values(headers: Headers) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 # Writing
 # ---------------------------------------------------------------------------------------------
-def encode_correlation(convention: Convention, correlation_id: str, event: EventIdentity) -> CorrelationCarrier:
+def encode_correlation(
+    convention: Convention, correlation_id: str, event: EventIdentity, *, content_type: str = "application/json"
+) -> CorrelationCarrier:
     """How a record of `event` carries `correlation_id` under `convention`.
 
-    Raises ValueError when the ID cannot be carried that way (traceparent needs 32 lowercase hex).
+    `content_type` is the body's media type, which CloudEvents binary mode states in a header
+    (the other conventions ignore it). Raises ValueError when the ID cannot be carried that way
+    (traceparent needs 32 lowercase hex).
     """
     if not correlation_id:
         raise ValueError("the correlation id is empty")
@@ -213,7 +217,7 @@ def encode_correlation(convention: Convention, correlation_id: str, event: Event
                 ("ce_time", event.occurred_at),
                 (CE_CORRELATION_HEADER, correlation_id),
                 # Binary mode maps the datacontenttype attribute to the plain content-type header.
-                ("content-type", "application/json"),
+                ("content-type", content_type),
             )
             encoded = tuple((name, value.encode()) for name, value in headers)
             return CorrelationCarrier(headers=encoded, payload_fields={})

@@ -16,13 +16,18 @@ worker sleeps only when it is ahead of that schedule, so the real work counts to
 simulated time, a processing time of 0 costs nothing, and a slow consumer really is slow (its
 capacity is 1000 / ms records per second). Batches are sized so that one batch is at most about
 half a second of simulated work, which keeps stops prompt and commits regular.
+
+Record values are plain JSON unless the run has a schema registry (`ShopConfig.registry`): then the
+shop registers every topic's value schema there before the services start, and the topics that
+`simulator.topology.TOPIC_ENCODING` marks Avro are written with Confluent's AvroSerializer and read
+with its AvroDeserializer through that registry (`simulator.schemas.RecordCodec`, one per service
+thread). Dead letters always keep the failed record's original bytes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
 import math
 import random
@@ -46,6 +51,7 @@ from eventscope.kafka import (
 from eventscope.kafka import TopicPartition as GatewayTopicPartition
 from simulator.behaviour import ShopOdds, place_order, react
 from simulator.correlation import EventIdentity, encode_correlation, extract_correlation
+from simulator.schemas import RecordCodec, RegistryConnection, RegistryUnavailable, register_shop_schemas
 from simulator.topology import (
     CONSUMER_SERVICES,
     DEAD_LETTER,
@@ -54,6 +60,7 @@ from simulator.topology import (
     SERVICES,
     SOURCE_SERVICE,
     TOPICS,
+    Encoding,
 )
 
 __all__ = [
@@ -121,6 +128,9 @@ class ShopConfig:
     stock_rejection_rate: float = 0.1
     payment_decline_rate: float = 0.1
     connect_timeout_s: float = 10.0
+    # None: plain JSON everywhere. Otherwise the schemas are registered there at start and the
+    # topics that TOPIC_ENCODING marks Avro are written in Confluent's Avro wire format.
+    registry: RegistryConnection | None = None
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -323,17 +333,27 @@ class _OutgoingRecord:
     headers: list[tuple[str, bytes]]
 
 
-def _encode_event(event: dict[str, Any], *, service: str, correlation_id: str, config: ShopConfig) -> _OutgoingRecord:
-    """The Kafka record of an event: its home topic, keyed by order, correlated the service's way."""
+CONTENT_TYPES = {Encoding.JSON: "application/json", Encoding.AVRO: "application/avro"}
+
+
+def _encode_event(
+    event: dict[str, Any], *, service: str, correlation_id: str, config: ShopConfig, codec: RecordCodec
+) -> _OutgoingRecord:
+    """The Kafka record of an event: its home topic, keyed by order, correlated the service's way,
+    its value in the topic's encoding (plain JSON, or Avro through the registry)."""
+    topic = config.topic(EVENT_TOPIC[event["event_type"]])
     identity = EventIdentity(
         event_id=event["event_id"], event_type=event["event_type"], service=service, occurred_at=event["occurred_at"]
     )
-    carrier = encode_correlation(SERVICE_CONVENTION[service], correlation_id, identity)
+    # CloudEvents binary mode states the body's media type in a header; the other conventions ignore it.
+    carrier = encode_correlation(
+        SERVICE_CONVENTION[service], correlation_id, identity, content_type=CONTENT_TYPES[codec.encoding(topic)]
+    )
     body = {**event, **carrier.payload_fields} if carrier.payload_fields else event
     return _OutgoingRecord(
-        topic=config.topic(EVENT_TOPIC[event["event_type"]]),
+        topic=topic,
         key=event["order_id"].encode(),
-        value=json.dumps(body, separators=(",", ":")).encode(),
+        value=codec.encode(topic, body),
         headers=list(carrier.headers),
     )
 
@@ -382,6 +402,8 @@ class _ServiceThread(threading.Thread):
         self.producer: Producer | None = None
         self._delivery_error: KafkaError | None = None
         self._dead_letter_topic = config.topic(DEAD_LETTER)
+        # Its own registry client and serializer caches (a plain-JSON codec without a registry).
+        self.codec = RecordCodec(config.registry, config.topic_prefix)
 
     def run(self) -> None:
         try:
@@ -390,6 +412,8 @@ class _ServiceThread(threading.Thread):
             logger.exception("%s crashed", self.service)
             self.error = exc
             self.stop.set()
+        finally:
+            self.codec.close()
 
     def work(self) -> None:
         raise NotImplementedError
@@ -460,7 +484,11 @@ class _OrderSource(_ServiceThread):
     def _place(self, sequence: int) -> None:
         order = place_order(self.config.seed, sequence, dt.datetime.now(dt.UTC))
         record = _encode_event(
-            order.event, service=self.service, correlation_id=order.correlation_id, config=self.config
+            order.event,
+            service=self.service,
+            correlation_id=order.correlation_id,
+            config=self.config,
+            codec=self.codec,
         )
         self.produce(record.topic, record.value, record.key, record.headers)
 
@@ -537,15 +565,21 @@ class _ServiceWorker(_ServiceThread):
     def _process_record(self, message: Message) -> None:
         now = dt.datetime.now(dt.UTC)
         try:
-            body = json.loads(message.value())
+            # Plain JSON, or Avro through the registry: the topic's encoding decides (TOPIC_ENCODING).
+            body = self.codec.decode(message.topic(), message.value())
             correlation = extract_correlation(message.headers(), body)
             if correlation is None:
                 raise ValueError("the record carries no correlation id in any known convention")
             correlation_id = correlation.correlation_id
             outgoing = [
-                _encode_event(event, service=self.service, correlation_id=correlation_id, config=self.config)
+                _encode_event(
+                    event, service=self.service, correlation_id=correlation_id, config=self.config, codec=self.codec
+                )
                 for event in react(self.service, body, self.odds, now)
             ]
+        except RegistryUnavailable as exc:
+            # The registry's failure, not the record's: stop without committing the batch (at-least-once).
+            raise ShopError(f"{self.service}: {exc}") from exc
         except Exception as exc:  # whatever breaks on one record is that record's failure, not the service's
             if not self.spec.dead_letters:
                 logger.warning(
@@ -621,6 +655,8 @@ class Shop:
         except KafkaGatewayError as exc:
             raise ShopError(str(exc)) from exc
         self._ensure_topics(admin)
+        if self.config.registry is not None:
+            self._register_schemas(self.config.registry)
 
         counters = {
             name: _ServiceCounters(name, tuple(self.config.topic(suffix) for suffix in spec.inputs))
@@ -706,7 +742,24 @@ class Shop:
         )
         return progress, totals
 
-    # -- topics and offsets ---------------------------------------------------------------------
+    # -- schemas, topics and offsets -------------------------------------------------------------
+    def _register_schemas(self, registry: RegistryConnection) -> None:
+        """Register every topic's value schema under `<topic>-value` before any service produces."""
+        client = registry.client()
+        try:
+            for registered in register_shop_schemas(client, self.config.topic_prefix):
+                logger.info(
+                    "registered %s (%s): schema id %s, version %s",
+                    registered.subject,
+                    registered.schema_type,
+                    registered.schema_id,
+                    registered.version,
+                )
+        except Exception as exc:  # SchemaRegistryError, or the HTTP client's connection errors
+            raise ShopError(f"could not register the shop's schemas at {registry.url}: {exc}") from exc
+        finally:
+            client.close()
+
     def _ensure_topics(self, admin: KafkaAdmin) -> None:
         """Create the topology's missing topics; note every topic's partition count."""
         names = [self.config.topic(suffix) for suffix in TOPICS]

@@ -17,6 +17,7 @@ Topic names here are suffixes; the run's topic prefix (default ``shop.``) goes i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from simulator.correlation import Convention
 
@@ -28,6 +29,8 @@ __all__ = [
     "SERVICE_CONVENTION",
     "SOURCE_SERVICE",
     "TOPICS",
+    "TOPIC_ENCODING",
+    "Encoding",
     "ServiceSpec",
 ]
 
@@ -77,6 +80,32 @@ SERVICE_CONVENTION: dict[str, Convention] = {
     "payments": Convention.TRACEPARENT,  # instrumented with OpenTelemetry: W3C traceparent
     "shipping": Convention.CLOUDEVENTS,  # emits CloudEvents in binary mode
     "notifications": Convention.PAYLOAD,  # a webhook-style service: the body again
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Value encodings with a schema registry (`simulate --registry-url`)
+# ---------------------------------------------------------------------------------------------
+class Encoding(StrEnum):
+    """How a topic's record values are written when the shop runs against a schema registry."""
+
+    AVRO = "avro"  # Confluent wire format (magic byte, schema id, Avro binary) through the registry
+    JSON = "json"  # plain UTF-8 JSON, un-framed; its JSON Schema is registered for documentation
+
+
+# A topic is Avro when its producer carries the correlation id in headers: the body is then free to
+# be binary, and the correlation id stays readable without the registry. The services that carry it
+# in the JSON body (orders, notifications) keep plain JSON that anyone can read. Without a registry
+# every topic is plain JSON. Dead letters keep the failed record's original bytes, whatever they
+# are, so the dead-letter topic has no schema.
+TOPIC_ENCODING: dict[str, Encoding] = {
+    ORDERS_PLACED: Encoding.JSON,  # orders: payload convention
+    INVENTORY_RESERVED: Encoding.AVRO,  # inventory: correlation_id header
+    INVENTORY_REJECTED: Encoding.AVRO,
+    PAYMENTS_COMPLETED: Encoding.AVRO,  # payments: traceparent
+    PAYMENTS_FAILED: Encoding.AVRO,
+    SHIPMENTS_CREATED: Encoding.AVRO,  # shipping: CloudEvents binary mode
+    NOTIFICATIONS_SENT: Encoding.JSON,  # notifications: payload convention
 }
 
 

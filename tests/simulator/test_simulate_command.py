@@ -7,7 +7,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from simulator.management.commands.simulate import parse_processing_overrides
+from simulator.management.commands.simulate import parse_processing_overrides, registry_connection
+from simulator.schemas import RegistryConnection
 from simulator.shop import Shop, ShopConfig, ShopConfigError, ShopError
 
 # No broker listens here; a test that reached Kafka with it would fail with a connection error
@@ -90,3 +91,64 @@ def test_config_errors_are_value_errors():
     with pytest.raises(ShopConfigError, match="bootstrap servers are empty"):
         ShopConfig(bootstrap_servers=" ")
     assert issubclass(ShopConfigError, ValueError)
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry options
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def no_registry_env(monkeypatch):
+    for name in ("EVENTSCOPE_REGISTRY_URL", "EVENTSCOPE_REGISTRY_USER", "EVENTSCOPE_REGISTRY_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--registry-user", "demo"], "need --registry-url"),
+        (["--registry-url", "localhost:8000/registry"], "must start with http:// or https://"),
+        (["--registry-url", "http://127.0.0.1:1/registry", "--registry-user", "demo"], "needs a password"),
+        (
+            ["--registry-url", "http://127.0.0.1:1/registry", "--registry-password-file", "/nonexistent/pw"],
+            "cannot read the registry password file /nonexistent/pw",
+        ),
+    ],
+)
+def test_bad_registry_options_are_a_command_error(options, message, no_registry_env):
+    with pytest.raises(CommandError, match=message):
+        call_command("simulate", "--bootstrap", NOWHERE, *options, stdout=StringIO())
+
+
+def test_a_password_without_a_user_is_a_command_error(tmp_path, no_registry_env):
+    password_file = tmp_path / "pw"
+    password_file.write_text("hunter2-secret\n")
+
+    with pytest.raises(CommandError, match="needs a user") as error:
+        call_command(
+            "simulate",
+            *("--bootstrap", NOWHERE, "--registry-url", "http://127.0.0.1:1/registry"),
+            *("--registry-password-file", str(password_file)),
+            stdout=StringIO(),
+        )
+    assert "hunter2-secret" not in str(error.value)
+
+
+def test_registry_options_come_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("EVENTSCOPE_REGISTRY_URL", "http://127.0.0.1:8000/registry")
+    monkeypatch.setenv("EVENTSCOPE_REGISTRY_USER", "demo")
+    monkeypatch.setenv("EVENTSCOPE_REGISTRY_PASSWORD", "from-env")
+    password_file = tmp_path / "pw"
+    password_file.write_text("from-file\n")
+
+    connection = registry_connection({})
+    assert connection == RegistryConnection("http://127.0.0.1:8000/registry", "demo", "from-env")
+    assert connection.password == "from-env"
+    # Options win over the environment; the file's trailing newline is not part of the password.
+    connection = registry_connection(
+        {"registry_url": "http://other/registry", "registry_user": "bob", "registry_password_file": str(password_file)}
+    )
+    assert (connection.url, connection.user, connection.password) == ("http://other/registry", "bob", "from-file")
+    monkeypatch.delenv("EVENTSCOPE_REGISTRY_URL")
+    assert registry_connection({}) is None  # a user and password in the environment alone: no registry
+    with pytest.raises(CommandError, match="need --registry-url"):
+        registry_connection({"registry_password_file": str(password_file)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -13,8 +14,13 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from simulator.schemas import RegistryConnection
 from simulator.shop import Shop, ShopConfig, ShopConfigError, ShopError, ShopProgress
 from simulator.topology import CONSUMER_SERVICES
+
+REGISTRY_URL_ENV = "EVENTSCOPE_REGISTRY_URL"
+REGISTRY_USER_ENV = "EVENTSCOPE_REGISTRY_USER"
+REGISTRY_PASSWORD_ENV = "EVENTSCOPE_REGISTRY_PASSWORD"  # noqa: S105 (the variable's name, not a password)
 
 
 class Command(BaseCommand):
@@ -91,10 +97,16 @@ class Command(BaseCommand):
             default=defaults.progress_interval_s,
             help="seconds between progress lines; 0 for none (default %(default)s)",
         )
+        add_registry_arguments(
+            parser,
+            url_help="schema registry (e.g. http://127.0.0.1:8000/registry): register the shop's schemas there and "
+            "write the header-correlated topics in Avro through it; without it everything is plain JSON",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["slow_consumer"] is not None and not options["slow_ms"]:
             raise CommandError("--slow-consumer has no effect without --slow-ms (the extra time per record)")
+        registry = registry_connection(options)
         seed_options = {} if options["seed"] is None else {"seed": options["seed"]}
         slow_options = {} if options["slow_consumer"] is None else {"slow_consumer": options["slow_consumer"]}
         try:
@@ -112,6 +124,7 @@ class Command(BaseCommand):
                 partitions=options["partitions"],
                 progress_interval_s=options["progress_interval"],
                 connect_timeout_s=settings.KAFKA_REQUEST_TIMEOUT_S,
+                registry=registry,
                 **seed_options,
                 **slow_options,
             )
@@ -122,6 +135,12 @@ class Command(BaseCommand):
             f"Shop on {config.bootstrap_servers}: topics {config.topic('*')}, groups {config.group_id('*')}, "
             f"{config.rate:g} orders/s, seed {config.seed}. Ctrl-C stops cleanly."
         )
+        if registry is not None:
+            who = f" as {registry.user}" if registry.user else ""
+            self.stdout.write(
+                f"Schema registry {registry.url}{who}: the shop's schemas are registered there at start, "
+                "and the header-correlated topics are written in Avro through it."
+            )
         shop = Shop(config, on_progress=self._write_progress)
         try:
             with _stop_on_signals(shop):
@@ -133,6 +152,50 @@ class Command(BaseCommand):
     def _write_progress(self, progress: ShopProgress) -> None:
         self.stdout.write(progress.describe())
         self.stdout.flush()
+
+
+def add_registry_arguments(parser: CommandParser, *, url_help: str) -> None:
+    """--registry-url, --registry-user and --registry-password-file, each defaulting to its environment variable."""
+    parser.add_argument("--registry-url", help=f"{url_help} (default: ${REGISTRY_URL_ENV})")
+    parser.add_argument("--registry-user", help=f"HTTP Basic user at the registry (default: ${REGISTRY_USER_ENV})")
+    parser.add_argument(
+        "--registry-password-file",
+        metavar="FILE",
+        help=f"file holding the registry user's password (default: ${REGISTRY_PASSWORD_ENV})",
+    )
+
+
+def registry_connection(options: dict[str, Any]) -> RegistryConnection | None:
+    """The registry from the options, else the environment; None without a URL. CommandError if incomplete.
+
+    The password comes from a file or the environment, never from the command line (where `ps` shows it).
+    """
+    url = options.get("registry_url") or os.environ.get(REGISTRY_URL_ENV, "")
+    user = options.get("registry_user") or os.environ.get(REGISTRY_USER_ENV) or None
+    password_file = options.get("registry_password_file")
+    if not url.strip():
+        if options.get("registry_user") or password_file:
+            raise CommandError("--registry-user and --registry-password-file need --registry-url")
+        return None  # a user or password in the environment alone does not turn the registry on
+    password = None
+    if password_file:
+        try:
+            with open(password_file, encoding="utf-8") as handle:
+                password = handle.read().rstrip("\r\n")
+        except OSError as exc:
+            raise CommandError(f"cannot read the registry password file {password_file}: {exc.strerror}") from None
+    elif REGISTRY_PASSWORD_ENV in os.environ:
+        password = os.environ[REGISTRY_PASSWORD_ENV]
+    if user is not None and not password:
+        raise CommandError(
+            f"the registry user {user!r} needs a password: --registry-password-file or ${REGISTRY_PASSWORD_ENV}"
+        )
+    if password and user is None:
+        raise CommandError(f"a registry password needs a user: --registry-user or ${REGISTRY_USER_ENV}")
+    try:
+        return RegistryConnection(url=url.strip(), user=user, password=password)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def parse_processing_overrides(values: list[str]) -> dict[str, float]:
