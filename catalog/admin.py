@@ -2,12 +2,15 @@
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
 from . import models
 from .services import clusters as cluster_services
 
 
 class ClusterAdminForm(forms.ModelForm):
+    """Cluster settings; the password is write-only and every change goes through the cluster services."""
+
     sasl_password = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
@@ -25,10 +28,27 @@ class ClusterAdminForm(forms.ModelForm):
             "sasl_mechanism",
             "sasl_username",
             "ssl_ca_pem",
-            "is_default",
             "discovery_enabled",
             "discovery_interval_s",
         )
+
+    def password_change(self) -> str | None:
+        """What cluster_update takes: None keeps the stored password, "" clears it."""
+        if self.cleaned_data.get("clear_sasl_password"):
+            return ""
+        return self.cleaned_data.get("sasl_password") or None
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if self.errors:
+            return
+        # The services' own rules (SASL needs a password, servers are host:port, ...), shown on the form.
+        change = self.password_change()
+        password = cluster_services.cluster_stored_password(self.instance) if change is None else (change or None)
+        try:
+            cluster_services.cluster_validate(self.instance, sasl_password=password)
+        except ValidationError as exc:
+            self._update_errors(exc)
 
 
 @admin.register(models.Cluster)
@@ -36,14 +56,28 @@ class ClusterAdmin(admin.ModelAdmin):
     form = ClusterAdminForm
     list_display = ("name", "bootstrap_servers", "security_protocol", "is_default", "discovery_enabled")
     search_fields = ("name", "bootstrap_servers")
+    readonly_fields = ("is_default",)
 
     def save_model(self, request, obj, form, change):
-        password = form.cleaned_data.get("sasl_password")
-        if form.cleaned_data.get("clear_sasl_password"):
-            obj.sasl_password_encrypted = ""
-        elif password:
-            cluster_services.cluster_set_password(cluster=obj, password=password)
-        super().save_model(request, obj, form, change)
+        fields = {name: form.cleaned_data[name] for name in ClusterAdminForm.Meta.fields}
+        if change:
+            stored = models.Cluster.objects.get(pk=obj.pk)
+            cluster_services.cluster_update(cluster=stored, sasl_password=form.password_change(), **fields)
+            obj.pk = stored.pk
+        else:
+            created = cluster_services.cluster_create(sasl_password=form.password_change(), **fields)
+            obj.pk = created.pk
+
+    def has_delete_permission(self, request, obj=None):
+        # The default cluster comes from KAFKA_BOOTSTRAP_SERVERS; the service refuses to delete it.
+        return super().has_delete_permission(request, obj) and not (obj is not None and obj.is_default)
+
+    def delete_model(self, request, obj):
+        cluster_services.cluster_delete(cluster=obj)
+
+    def delete_queryset(self, request, queryset):
+        for cluster in queryset.filter(is_default=False):
+            cluster_services.cluster_delete(cluster=cluster)
 
 
 @admin.register(models.DiscoveryRun)

@@ -87,7 +87,7 @@ def _normalized_servers(bootstrap_servers: str) -> str:
     return ",".join(server.strip() for server in bootstrap_servers.split(",") if server.strip())
 
 
-def _stored_password(cluster: Cluster) -> str | None:
+def cluster_stored_password(cluster: Cluster) -> str | None:
     if not cluster.sasl_password_encrypted:
         return None
     try:
@@ -96,7 +96,7 @@ def _stored_password(cluster: Cluster) -> str | None:
         return None  # validation then asks for the password again, which is the fix
 
 
-def _cluster_validate(cluster: Cluster, *, sasl_password: str | None) -> None:
+def cluster_validate(cluster: Cluster, *, sasl_password: str | None) -> None:
     """Raise a ValidationError with one message per field that cannot work; the password is never in it."""
     errors: dict[str, list[str]] = {}
     try:
@@ -162,7 +162,7 @@ def cluster_create(
         discovery_enabled=discovery_enabled,
         discovery_interval_s=discovery_interval_s,
     )
-    _cluster_validate(cluster, sasl_password=sasl_password)
+    cluster_validate(cluster, sasl_password=sasl_password)
     if sasl_password:
         cluster_set_password(cluster=cluster, password=sasl_password)
     with transaction.atomic():
@@ -187,8 +187,8 @@ def cluster_update(*, cluster: Cluster, **changes: Any) -> Cluster:
     for field, value in changes.items():
         setattr(cluster, field, value)
     try:
-        effective_password = _stored_password(cluster) if password is None else (password or None)
-        _cluster_validate(cluster, sasl_password=effective_password)
+        effective_password = cluster_stored_password(cluster) if password is None else (password or None)
+        cluster_validate(cluster, sasl_password=effective_password)
     except ValidationError:
         for field, value in previous.items():
             setattr(cluster, field, value)
@@ -256,7 +256,7 @@ def cluster_ensure_default() -> Cluster:
         changed = [field for field, value in wanted.items() if getattr(cluster, field) != value]
         for field in changed:
             setattr(cluster, field, wanted[field])
-        if _stored_password(cluster) != password:
+        if cluster_stored_password(cluster) != password:
             changed.append("sasl_password")
             if password:
                 cluster_set_password(cluster=cluster, password=password)
@@ -266,7 +266,7 @@ def cluster_ensure_default() -> Cluster:
             cluster.is_default = True
             changed.append("is_default")
         if created or changed:
-            _cluster_validate(cluster, sasl_password=password)
+            cluster_validate(cluster, sasl_password=password)
             cluster.save()
             discovery_schedule_sync(cluster=cluster)
             logger.info(
