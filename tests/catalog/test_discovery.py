@@ -114,11 +114,15 @@ def run_ok(cluster: Cluster, **kwargs) -> DiscoveryRun:
 # ---------------------------------------------------------------------------------------------
 # Topics, partitions, configs
 # ---------------------------------------------------------------------------------------------
-def test_discovery_finds_topics_with_partitions_leaders_isr_and_configs(cluster, admin, topics, unique_name):
+def test_discovery_finds_topics_with_partitions_leaders_isr_and_configs(
+    cluster, admin, connection, topics, unique_name
+):
     orders = topics(
         f"{unique_name}.orders", partitions=3, config={"retention.ms": "3600000", "min.insync.replicas": "1"}
     )
     compacted = topics(f"{unique_name}.state", partitions=1, config={"cleanup.policy": "compact"})
+    # A fresh broker creates its internal __consumer_offsets topic on the first group commit.
+    commit_offsets(connection, f"{unique_name}-g", orders, 3)
     broker_ids = [b.node_id for b in admin.cluster_metadata().brokers]
 
     run = run_ok(cluster)
