@@ -262,5 +262,6 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},  # one INFO line per schema-registry request otherwise
+        "httpx2": {"level": "WARNING"},
     },
 }
