@@ -23,6 +23,7 @@ test: venv
 	@dev/with-services.sh $(PY) -m pytest $(ARGS)
 
 bench: venv
+	@source dev/lib.sh && (apt_install wrk || echo "wrk unavailable: HTTP benchmarks use a Python load generator")
 	@dev/with-services.sh $(PY) -m benchmarks.run $(ARGS)
 
 lint: venv
