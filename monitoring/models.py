@@ -1,1 +1,0 @@
-"""Models of the monitoring app (they arrive with the monitoring issue)."""
