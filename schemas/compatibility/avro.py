@@ -32,9 +32,9 @@ from avro.schema import (
 )
 
 from schemas.compatibility import Incompatibility, ParsedSchema
-from schemas.formats.avro import parse_schema, type_name
+from schemas.formats.avro import parse_schema, parse_schema_info, type_name
 
-__all__ = ["reader_incompatibilities"]
+__all__ = ["reader_check_session", "reader_incompatibilities"]
 
 NAME_MISMATCH = SchemaIncompatibilityType.name_mismatch.name.upper()
 FIXED_SIZE_MISMATCH = SchemaIncompatibilityType.fixed_size_mismatch.name.upper()
@@ -55,6 +55,45 @@ def reader_incompatibilities(reader: ParsedSchema, writer: ParsedSchema) -> list
     # The walk mirrors the checker; should the two ever disagree, the checker's verdict stands
     # and its own (merged) wording is the explanation.
     return _deduplicated(found) or _from_result(verdict)
+
+
+def reader_check_session() -> ReaderChecks:
+    """A `reader_incompatibilities` for the many pairs of one compatibility check (see ReaderChecks)."""
+    return ReaderChecks()
+
+
+class ReaderChecks:
+    """`reader_incompatibilities` for many pairs, sharing one checker (and so its memo) between them.
+
+    The checker memoizes each reader/writer pair it compares by object identity, and parsed schemas
+    share their equal sub-schemas (schemas.formats.avro), so checking one schema against many
+    versions compares each distinct pair of sub-schemas once. The verdict stays the checker's:
+
+    - the memo is shared only between acyclic schemas: there a pair can never be met again during
+      its own comparison, the only case where the checker answers from an unfinished entry, so a
+      memoized answer is exactly what a fresh checker computes for that pair;
+    - when the checker raises, its memo may hold unfinished entries: it is dropped, and the pair
+      goes through the plain path (which raises the same way);
+    - an incompatible pair, or a pair with a recursive schema, goes through the plain path with a
+      fresh checker: problems and messages are exactly `reader_incompatibilities`'.
+
+    One instance per check, in one thread: the memo is not safe to share between threads.
+    """
+
+    def __init__(self) -> None:
+        self._checker = ReaderWriterCompatibilityChecker()
+
+    def __call__(self, reader: ParsedSchema, writer: ParsedSchema) -> list[Incompatibility]:
+        reader_info, writer_info = parse_schema_info(reader), parse_schema_info(writer)
+        if reader_info.acyclic and writer_info.acyclic:
+            try:
+                verdict = self._checker.get_compatibility(reader_info.schema, writer_info.schema)
+            except Exception:
+                self._checker = ReaderWriterCompatibilityChecker()
+            else:
+                if verdict.compatibility is not SchemaCompatibilityType.incompatible:
+                    return []
+        return reader_incompatibilities(reader, writer)
 
 
 class _Explainer:

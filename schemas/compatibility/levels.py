@@ -74,11 +74,13 @@ def check_compatibility(
     against = list(reversed(labelled)) if level in _TRANSITIVE_LEVELS else labelled[-1:]
 
     found: list[Incompatibility] = []
+    check: ReaderCheck | None = None  # one per call: a format may share work between its pairs
     for old, version in against:
         if old.schema_type != new.schema_type:
             problems = [_type_changed(old.schema_type, new.schema_type)]
         else:
-            check = _checker_for(new.schema_type)
+            if check is None:
+                check = _session_for(new.schema_type)
             problems = []
             if level in _BACKWARD_LEVELS:
                 problems += _explained(check(new, old), "the new schema reading old data")
@@ -91,6 +93,13 @@ def check_compatibility(
 def _checker_for(schema_type: SchemaType) -> ReaderCheck:
     module = importlib.import_module(_FORMAT_MODULES[SchemaType(schema_type)])
     return module.reader_incompatibilities
+
+
+def _session_for(schema_type: SchemaType) -> ReaderCheck:
+    """The format's check for the pairs of one call: its `reader_check_session()` when it has one."""
+    module = importlib.import_module(_FORMAT_MODULES[SchemaType(schema_type)])
+    session = getattr(module, "reader_check_session", None)
+    return session() if session is not None else module.reader_incompatibilities
 
 
 def _type_changed(old: SchemaType, new: SchemaType) -> Incompatibility:

@@ -10,9 +10,12 @@ at run time) and resolves relative aliases to full names.
 from __future__ import annotations
 
 import functools
+import io
 import json
-from collections.abc import Iterator
-from typing import Any
+import pickle
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import avro.errors
 import avro.schema
@@ -35,15 +38,49 @@ def parse_schema(schema: ParsedSchema) -> avro.schema.Schema:
     """Parse `schema` with its references into an avro Schema; raise SchemaParseError when invalid.
 
     Parsed schemas are cached by text: a transitive compatibility check meets the same versions
-    again and again, and parsing dominates its cost. Callers must not mutate the result.
+    again and again, and parsing dominates its cost. Callers must not mutate the result: equal
+    sub-schemas of cached schemas are shared (see `_intern`).
     """
+    return parse_schema_info(schema).schema
+
+
+class ParsedAvro(NamedTuple):
+    """A cached parse: the schema, and whether its graph is acyclic (no recursive type)."""
+
+    schema: avro.schema.Schema
+    acyclic: bool
+
+
+def parse_schema_info(schema: ParsedSchema) -> ParsedAvro:
+    """`parse_schema` with what the compatibility checks need to know about the result."""
     return _parse_cached(schema.text, tuple(sorted(schema.references.items())))
 
 
 @functools.lru_cache(maxsize=512)
-def _parse_cached(text: str, references: tuple[tuple[str, str], ...]) -> avro.schema.Schema:
+def _parse_cached(text: str, references: tuple[tuple[str, str], ...]) -> ParsedAvro:
     parsed, _ = _parse_with_references(ParsedSchema(SchemaType.AVRO, text, dict(references)))
-    return parsed
+    for current in _named_and_nested(parsed):
+        if type(current) is avro.schema.RecordSchema:
+            current.__class__ = _RecordSchema
+    return ParsedAvro(*_intern(parsed))
+
+
+class _RecordSchema(avro.schema.RecordSchema):
+    """A cached record: its fields never change, so `fields_dict` is built once, not on every call.
+
+    The avro checker looks every reader field up in the writer's `fields_dict`, which the plain
+    class rebuilds from the field list each time: quadratic in the number of fields.
+    """
+
+    @property
+    def fields_dict(self) -> Mapping[str, avro.schema.Field]:
+        by_name = self.__dict__.get(_FIELDS_BY_NAME)
+        if by_name is None:
+            by_name = self.__dict__[_FIELDS_BY_NAME] = MappingProxyType(avro.schema.RecordSchema.fields_dict.fget(self))
+        return by_name
+
+
+_FIELDS_BY_NAME = "_eventscope_fields_by_name"
 
 
 def normalize(schema: ParsedSchema) -> str:
@@ -125,6 +162,162 @@ def _check_parsed(parsed: avro.schema.Schema, what: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Sharing equal sub-schemas between cached parses
+#
+# The avro checker memoizes reader/writer pairs by object identity. Versions of one subject repeat
+# most of their sub-schemas ("long", ["null", "string"], an enum, a nested record), so when equal
+# sub-schemas are one object, a check against many versions compares each distinct pair once.
+#
+# Two sub-schemas are merged only when their whole instance state is equal: same class, same
+# attributes and properties (JSON values compared with their types: 1, 1.0 and True differ), same
+# fields, and children that are (recursively) merged into the same object. Nothing that reads a
+# schema can tell them apart then. The types along a cycle (a recursive type) are never merged, and
+# the result says whether the schema is acyclic: the checker's memo may only be shared between
+# acyclic schemas (schemas.compatibility.avro.ReaderChecks).
+
+_INTERNED: dict[tuple[type, bytes], avro.schema.Schema] = {}
+# Past either bound the table starts over (objects already shared stay valid, just not reused).
+_INTERNED_MAX_ENTRIES = 100_000
+_INTERNED_MAX_BYTES = 64 * 1024 * 1024  # of keys, roughly the state of the schemas the table keeps
+_interned_bytes = 0
+
+
+class _Cycle(Exception):
+    """The schema refers back to itself."""
+
+
+def _intern(schema: avro.schema.Schema) -> tuple[avro.schema.Schema, bool]:
+    """`schema` with its sub-schemas replaced by the shared objects equal to them, and whether it is acyclic.
+
+    Only for a freshly parsed schema that nobody else holds yet: its own references to its
+    children are rewired in place to the shared children. A recursive schema keeps its own objects
+    along its cycles (its acyclic parts are shared); so does a schema too deep to walk here. Either
+    way, whatever was rewired points at an equal object.
+    """
+    global _interned_bytes
+    if len(_INTERNED) > _INTERNED_MAX_ENTRIES or _interned_bytes > _INTERNED_MAX_BYTES:
+        _INTERNED.clear()
+        _interned_bytes = 0
+    canonical: dict[int, avro.schema.Schema] = {}
+    walked: list[avro.schema.Schema] = []  # keeps every id in `canonical` from being reused meanwhile
+    in_progress: set[int] = set()
+
+    def shared(node: avro.schema.Schema) -> avro.schema.Schema:
+        known = canonical.get(id(node))
+        if known is not None:
+            return known
+        if id(node) in in_progress:
+            raise _Cycle
+        walked.append(node)
+        in_progress.add(id(node))
+        _rewire_children(node, shared)
+        key = _state_key(node, shared)
+        result = node if key is None else _INTERNED.setdefault(key, node)
+        if result is node and key is not None:
+            added.append(len(key[1]))
+        in_progress.discard(id(node))
+        walked.append(result)
+        canonical[id(node)] = canonical[id(result)] = result
+        return result
+
+    added: list[int] = []  # key sizes of the new entries
+    try:
+        return shared(schema), True
+    except _Cycle:
+        return schema, False
+    except RecursionError:
+        return schema, _is_acyclic(schema)
+    finally:
+        _interned_bytes += sum(added)
+
+
+def _rewire_children(node: avro.schema.Schema, shared: Callable[[avro.schema.Schema], avro.schema.Schema]) -> None:
+    """Point `node`'s references to its children at their shared objects."""
+    kind = _children_kind(node)
+    if kind == "record":
+        for field in node.fields:
+            child = shared(field.type)
+            if field.props.get("type") is field.type:
+                field.props["type"] = child
+            field.type = child
+    elif kind == "array":
+        node.props["items"] = shared(node.props["items"])
+    elif kind == "map":
+        node.props["values"] = shared(node.props["values"])
+    elif kind == "union":
+        branches = node.schemas  # the union's own list
+        branches[:] = [shared(branch) for branch in branches]
+
+
+def _state_key(node: avro.schema.Schema, shared: Callable[[avro.schema.Schema], avro.schema.Schema]) -> Any:
+    """The class and the pickled instance state of `node`, each schema in it pickled as its shared object's id.
+
+    Pickling writes every value with its type (1, 1.0, True and -0.0 differ) and dicts in order, so
+    equal keys mean equal state. The id of a shared object cannot be reused while a key holds it:
+    the object stays alive in _INTERNED or in the schema being interned. None when the state does
+    not pickle (then the node keeps its own object).
+    """
+    state = vars(node)
+    try:
+        if _children_kind(node) == "none":
+            # No children (primitives, enums, fixed): plain pickling, which would write any schema
+            # met in full, so equal keys still mean equal state.
+            return (type(node), pickle.dumps(state, protocol=5))
+        buffer = io.BytesIO()
+        _StatePickler(buffer, shared).dump({name: value for name, value in state.items() if name != _FIELDS_BY_NAME})
+    except (pickle.PicklingError, TypeError, AttributeError, ValueError):
+        return None
+    return (type(node), buffer.getvalue())
+
+
+class _StatePickler(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, shared: Callable[[avro.schema.Schema], avro.schema.Schema]) -> None:
+        super().__init__(file, protocol=5)
+        self._shared = shared
+
+    def reducer_override(self, obj: Any) -> Any:
+        # Not called for plain values (str, int, float, dict, list, ...); Fields pickle as usual.
+        if _is_schema_class(type(obj)):
+            return (_schema_ref, (id(self._shared(obj)),))
+        return NotImplemented
+
+
+def _schema_ref(identity: int) -> None:
+    """Stands for a schema in a pickled state key (never unpickled)."""
+
+
+_IS_SCHEMA_CLASS: dict[type, bool] = {}
+
+
+def _is_schema_class(kind: type) -> bool:
+    # issubclass on the avro classes goes through abc's hooks; once per class is enough.
+    known = _IS_SCHEMA_CLASS.get(kind)
+    if known is None:
+        known = _IS_SCHEMA_CLASS[kind] = issubclass(kind, avro.schema.Schema)
+    return known
+
+
+def _is_acyclic(schema: avro.schema.Schema) -> bool:
+    """Whether no schema reachable from `schema` reaches itself again (iterative depth-first search)."""
+    on_path: set[int] = {id(schema)}
+    finished: set[int] = set()
+    stack = [(schema, iter(_children(schema)))]
+    while stack:
+        node, children = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            on_path.discard(id(node))
+            finished.add(id(node))
+        elif id(child) in on_path:
+            return False
+        elif id(child) not in finished:
+            on_path.add(id(child))
+            stack.append((child, iter(_children(child))))
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
 # Walking a parsed schema
 
 
@@ -142,15 +335,35 @@ def _named_and_nested(schema: avro.schema.Schema) -> Iterator[avro.schema.Schema
 
 
 def _children(schema: avro.schema.Schema) -> list[avro.schema.Schema]:
-    if isinstance(schema, avro.schema.RecordSchema):
+    kind = _children_kind(schema)
+    if kind == "record":
         return [field.type for field in schema.fields]
-    if isinstance(schema, avro.schema.ArraySchema):
+    if kind == "array":
         return [schema.items]
-    if isinstance(schema, avro.schema.MapSchema):
+    if kind == "map":
         return [schema.values]
-    if isinstance(schema, avro.schema.UnionSchema):
+    if kind == "union":
         return list(schema.schemas)
     return []
+
+
+# isinstance on the avro classes goes through abc's hooks: look each class up once.
+_CHILDREN_BASES = (
+    (avro.schema.RecordSchema, "record"),
+    (avro.schema.ArraySchema, "array"),
+    (avro.schema.MapSchema, "map"),
+    (avro.schema.UnionSchema, "union"),
+)
+_CHILDREN_KIND: dict[type, str] = {}
+
+
+def _children_kind(schema: avro.schema.Schema) -> str:
+    kind = _CHILDREN_KIND.get(type(schema))
+    if kind is None:
+        kind = _CHILDREN_KIND[type(schema)] = next(
+            (name for base, name in _CHILDREN_BASES if isinstance(schema, base)), "none"
+        )
+    return kind
 
 
 def _resolve_aliases(schema: avro.schema.Schema) -> None:

@@ -7,14 +7,15 @@ from typing import Any
 
 import pytest
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
+from avro.errors import AvroRuntimeException
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.compatibility import CompatibilityLevel, ParsedSchema, SchemaType
-from schemas.compatibility.avro import reader_incompatibilities
+from schemas.compatibility import CompatibilityLevel, ParsedSchema, SchemaType, levels
+from schemas.compatibility.avro import reader_check_session, reader_incompatibilities
 from schemas.compatibility.levels import check_compatibility
 from schemas.formats import SchemaParseError
-from schemas.formats.avro import parse_schema
+from schemas.formats.avro import _parse_with_references, parse_schema, parse_schema_info, type_name
 
 
 def avro(schema: Any, references: dict[str, Any] | None = None) -> ParsedSchema:
@@ -156,7 +157,7 @@ def test_relative_alias_is_resolved_in_the_types_namespace():
     assert kinds(renamed, old) == []
     # The avro checker alone compares the alias as written with the writer's full name; this is
     # why aliases are resolved before checking.
-    raw_reader = parse_schema(renamed)
+    raw_reader, _ = _parse_with_references(renamed)  # a private copy: cached schemas are shared
     raw_reader.props["aliases"] = ["Order"]
     raw_result = ReaderWriterCompatibilityChecker().get_compatibility(raw_reader, parse_schema(old))
     assert raw_result.compatibility is SchemaCompatibilityType.incompatible
@@ -310,3 +311,188 @@ def test_explanations_agree_with_the_avro_checker(reader, writer):
     problems = reader_incompatibilities(avro(reader), avro(writer))
     assert (problems == []) == (verdict.compatibility is not SchemaCompatibilityType.incompatible)
     assert all(problem.path.startswith("/") and problem.message for problem in problems)
+
+
+# ---------------------------------------------------------------------------------------------
+# One checker shared by the pairs of a check, over schemas sharing their equal sub-schemas: the
+# verdict must be exactly what a fresh checker says about freshly parsed (unshared) schemas.
+
+
+def fresh_verdict(reader: ParsedSchema, writer: ParsedSchema) -> bool | Exception:
+    """The plain avro verdict: uncached, unshared schemas and a new checker (True when compatible)."""
+    reader_schema, _ = _parse_with_references(reader)
+    writer_schema, _ = _parse_with_references(writer)
+    try:
+        verdict = ReaderWriterCompatibilityChecker().get_compatibility(reader_schema, writer_schema)
+    except Exception as error:  # the checker refuses some schemas (an "error" record); so must we
+        return error
+    return verdict.compatibility is not SchemaCompatibilityType.incompatible
+
+
+LINE_FIELDS = ["sku", "qty", "price"]
+VERSION_FIELDS = ["id", "amount", "status", "note", "tags", "line", "lines", "hash", "at", "old_note"]
+LOGICAL_TYPES = [
+    {"type": "long", "logicalType": "timestamp-millis"},
+    {"type": "int", "logicalType": "date"},
+    {"type": "string", "logicalType": "uuid"},
+    {"type": "bytes", "logicalType": "decimal", "precision": 6, "scale": 2},
+]
+
+
+@st.composite
+def version_field_types(draw: st.DrawFn, name: str, defined: set[str], line_ref: str) -> tuple[Any, list[Any]]:
+    """A field type and the defaults that fit it; a type uses one small vocabulary across versions."""
+    primitive = draw(st.sampled_from([*PRIMITIVES, "null"]))
+    shape = draw(
+        st.sampled_from(["primitive", "logical", "nullable", "array", "map", "enum", "fixed", "record", "union"])
+    )
+    if shape == "primitive":
+        defaults = {"boolean": [True], "int": [0, 7], "long": [0], "float": [0.5], "double": [0.0, 1],
+                    "bytes": [""], "string": ["", "x"], "null": [None]}[primitive]  # fmt: skip
+        return primitive, defaults
+    if shape == "logical":
+        return draw(st.sampled_from(LOGICAL_TYPES)), []
+    if shape == "nullable":
+        first = draw(st.booleans())
+        return (["null", primitive] if first else [primitive, "null"]) if primitive != "null" else "null", [None]
+    if shape in ("array", "map"):
+        inner = draw(st.sampled_from([primitive, ["null", "string"], "long"]))
+        key = "items" if shape == "array" else "values"
+        return {"type": shape, key: inner}, [[] if shape == "array" else {}]
+    if shape == "enum":
+        symbols = draw(st.lists(st.sampled_from(["A", "B", "C"]), min_size=1, unique=True))
+        enum: dict[str, Any] = {"type": "enum", "name": f"{name.capitalize()}Kind", "symbols": symbols}
+        if draw(st.booleans()):
+            enum["default"] = draw(st.sampled_from(symbols))
+        return enum, [symbols[0]]
+    if shape == "fixed":
+        return {"type": "fixed", "name": f"{name.capitalize()}Bytes", "size": draw(st.sampled_from([4, 8]))}, []
+    # A nested record, defined once per schema and named afterwards, alone or in a union.
+    if "Line" in defined:
+        line: Any = line_ref
+    else:
+        defined.add("Line")
+        fields = [
+            {"name": field, "type": draw(st.sampled_from(["int", "long", "string"]))}
+            for field in draw(st.lists(st.sampled_from(LINE_FIELDS), min_size=1, unique=True))
+        ]
+        line = {"type": "record", "name": "Line", "fields": fields}
+        if draw(st.booleans()):
+            line["aliases"] = ["OldLine"]
+    return (["null", line], [None]) if shape == "union" else (line, [])
+
+
+@st.composite
+def versions(draw: st.DrawFn) -> dict[str, Any]:
+    """A record from a small shared vocabulary; sometimes recursive, rarely an "error" record."""
+    # An "error" record does not pass its namespace on to the types defined in it.
+    kind = "error" if draw(st.integers(0, 15)) == 0 else "record"
+    line_ref = "shop.Line" if kind == "record" else "Line"
+    defined: set[str] = set()
+    fields = []
+    for name in draw(st.lists(st.sampled_from(VERSION_FIELDS), min_size=1, max_size=6, unique=True)):
+        field_type, defaults = draw(version_field_types(name, defined, line_ref))
+        field: dict[str, Any] = {"name": name, "type": field_type}
+        if defaults and draw(st.booleans()):
+            field["default"] = draw(st.sampled_from(defaults))
+        if name == "note" and draw(st.booleans()):
+            field["aliases"] = ["old_note"]
+        if draw(st.integers(0, 4)) == 0:
+            field["doc"] = f"The {name}."
+        fields.append(field)
+    if kind == "record" and draw(st.integers(0, 5)) == 0:
+        fields.append({"name": "next", "type": ["null", "Order"], "default": None})
+    return {"type": kind, "name": "Order", "namespace": "shop", "fields": fields}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(versions(), min_size=2, max_size=6), st.randoms(use_true_random=False))
+def test_a_shared_checker_gives_the_fresh_checker_verdict(drawn, random):
+    schemas = [avro(schema) for schema in drawn]
+    pairs = [(reader, writer) for reader in schemas for writer in schemas]
+    random.shuffle(pairs)
+    check = reader_check_session()
+    for reader, writer in pairs:
+        expected = fresh_verdict(reader, writer)
+        try:
+            problems = check(reader, writer)
+        except Exception as error:
+            assert isinstance(expected, Exception), f"raised {error!r}, the fresh checker did not"
+            assert (type(error), str(error)) == (type(expected), str(expected))
+            continue
+        assert not isinstance(expected, Exception), f"the fresh checker raised {expected!r}"
+        assert (problems == []) is expected
+        assert problems == reader_incompatibilities(reader, writer)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(versions(), min_size=1, max_size=5), versions(), st.sampled_from(list(CompatibilityLevel)))
+def test_check_compatibility_answers_as_the_plain_pair_by_pair_check(drawn, new_schema, level):
+    previous, new = [avro(schema) for schema in drawn], avro(new_schema)
+    numbers = list(range(1, len(previous) + 1))
+
+    def outcome() -> Any:
+        try:
+            return check_compatibility(new, previous, level, numbers)
+        except Exception as error:
+            return (type(error), str(error))
+
+    optimized = outcome()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(levels, "_session_for", levels._checker_for)  # a fresh checker per pair
+        assert outcome() == optimized
+
+
+@settings(max_examples=200, deadline=None)
+@given(versions())
+def test_shared_sub_schemas_keep_the_parsed_content(schema):
+    parsed = parse_schema_info(avro(schema))
+    fresh, _ = _parse_with_references(avro(schema))
+    assert parsed.schema.to_json() == fresh.to_json()
+    assert type_name(parsed.schema) == type_name(fresh)
+    assert parsed.acyclic == ("Order" not in json.dumps([field["type"] for field in schema["fields"]]))
+
+
+def test_equal_sub_schemas_of_cached_parses_are_one_object():
+    first = parse_schema(record(ID, {"name": "note", "type": ["null", "string"], "default": None}))
+    second = parse_schema(record({"name": "note", "type": ["null", "string"], "doc": "A note."}, ID, name="Other"))
+    assert second.fields[0].type is first.fields[1].type
+    assert second.fields[1].type is first.fields[0].type
+
+
+@pytest.mark.parametrize(
+    "variants",
+    [
+        ["long", {"type": "long", "logicalType": "timestamp-millis"}, {"type": "long", "logicalType": "time-micros"}],
+        [{"type": "string", "x": 1}, {"type": "string", "x": 1.0}, {"type": "string", "x": True}],
+        [{"type": "double", "x": 0.0}, {"type": "double", "x": -0.0}],
+        [{"type": "enum", "name": "S", "symbols": ["A", "B"]}, {"type": "enum", "name": "S", "symbols": ["B", "A"]}],
+        [
+            {"type": "enum", "name": "S", "symbols": ["A"]},
+            {"type": "enum", "name": "S", "symbols": ["A"], "default": "A"},
+        ],
+        [{"type": "fixed", "name": "F", "size": 4}, {"type": "fixed", "name": "F", "namespace": "other", "size": 4}],
+    ],
+)
+def test_sub_schemas_that_differ_in_anything_stay_apart(variants):
+    types = [parse_schema(record({"name": "value", "type": variant})).fields[0].type for variant in variants]
+    assert len({id(kind) for kind in types}) == len(variants)
+
+
+def test_recursive_schemas_keep_a_checker_of_their_own():
+    assert parse_schema_info(linked_list("int")).acyclic is False
+    check = reader_check_session()
+    assert check(linked_list("long"), linked_list("int")) == []
+    assert [(p.kind, p.path) for p in check(linked_list("int"), linked_list("long"))] == [
+        ("TYPE_MISMATCH", "/fields/0/type")
+    ]
+
+
+def test_a_checker_error_is_raised_as_the_plain_check_raises_it():
+    error_record = avro({"type": "error", "name": "Failed", "fields": [ID]})
+    with pytest.raises(AvroRuntimeException, match="Unknown schema type: error"):
+        reader_incompatibilities(error_record, error_record)
+    check = reader_check_session()
+    for _ in range(2):  # and the shared checker does not answer from the unfinished entries left behind
+        with pytest.raises(AvroRuntimeException, match="Unknown schema type: error"):
+            check(error_record, error_record)
