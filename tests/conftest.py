@@ -7,13 +7,19 @@ not (an integration test that silently skips is not a passing test).
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import socket
 import uuid
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 from django.conf import settings
+
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def _reachable(host: str, port: int, timeout: float = 3.0) -> bool:
@@ -67,3 +73,31 @@ def make_user(db):
         return user
 
     return make
+
+
+# ---------------------------------------------------------------------------------------------
+# A real browser: Playwright driving Debian's Chromium (Playwright's own browser download is not used)
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in the test thread; Django refuses ORM calls from a
+    # thread with a running loop unless told that this is safe, which it is for tests.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    yield page
+    context.close()
