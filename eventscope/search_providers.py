@@ -29,7 +29,10 @@ __all__ = [
 ]
 
 # Dotted paths of SearchProvider instances, in priority order (ties in score keep this order).
-SEARCH_PROVIDERS: tuple[str, ...] = ("catalog.search.CATALOG_SEARCH_PROVIDER",)
+SEARCH_PROVIDERS: tuple[str, ...] = (
+    "monitoring.selectors.TRACE_SEARCH_PROVIDER",
+    "catalog.search.CATALOG_SEARCH_PROVIDER",
+)
 
 
 @dataclass(frozen=True)

@@ -235,6 +235,8 @@ CELERY_TIMEZONE = TIME_ZONE
 # Beat entries that every installation has; per-cluster schedules live in django-celery-beat's tables.
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "eventscope.heartbeat", "schedule": 30.0},
+    # Trace index retention (each cluster's TracingSettings.retention_days), daily.
+    "purge-trace-index": {"task": "monitoring.purge_trace_index", "schedule": 24 * 60 * 60.0},
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -2,10 +2,13 @@
 
 from django.urls import path
 
-from . import views
+from . import status_views, views
 
 app_name = "monitoring"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("flows/", views.flows, name="flows"),
+    path("dead-letters/", views.dead_letters, name="dead-letters"),
+    path("indexer/", status_views.indexer_status, name="indexer-status"),
 ]

@@ -9,6 +9,7 @@ urlpatterns = [
     path("me/", views.me, name="api-me"),
     path("", include("catalog.api.urls")),
     path("", include("catalog.api.asyncapi_urls")),
+    path("", include("monitoring.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-PAGES = ["/", "/catalog/", "/schemas/", "/lineage/", "/monitoring/", "/search/?q=orders", "/traces/abc-123/"]
+PAGES = ["/", "/catalog/", "/schemas/", "/lineage/", "/monitoring/", "/search/?q=orders"]
 
 
 def basic(username: str, password: str = "s3cret-pass!") -> str:
@@ -38,6 +38,17 @@ def test_pages_render_for_a_logged_in_viewer_with_the_navigation(client, make_us
         assert f">{label}</a>" in html
     assert 'name="q"' in html  # the global search box on every page
     assert "vera" in html
+
+
+@pytest.mark.django_db
+def test_an_unknown_trace_is_a_404_page_with_the_navigation_and_search(client, make_user):
+    assert client.get("/traces/abc-123/").status_code == 302  # login first
+    client.force_login(make_user("vera", "viewer"))
+    response = client.get("/traces/abc-123/")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert ">Monitoring</a>" in html and 'name="q"' in html
+    assert "abc-123" in html
 
 
 @pytest.mark.django_db

@@ -1,0 +1,165 @@
+"""Flows, pure: traces grouped by the sequence of event types they follow, with per-hop latency percentiles
+and the chains that are stuck (started, not finished within a configurable time).
+
+A chain's state: ``complete`` and ``dead_letter`` as its trace ended (monitoring.traces); a chain the
+lineage expects more of is ``stuck`` once it started longer than `stuck_after` ago, else ``in_progress``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .traces import END_COMPLETE, END_DEAD_LETTER, Trace, percentile, reason_group
+
+__all__ = [
+    "DEFAULT_STUCK_AFTER",
+    "STATE_COMPLETE",
+    "STATE_DEAD_LETTER",
+    "STATE_IN_PROGRESS",
+    "STATE_STUCK",
+    "FlowStats",
+    "HopStats",
+    "LatencyPercentiles",
+    "ReasonCount",
+    "aggregate_flows",
+    "chain_state",
+    "group_reasons",
+    "latency_percentiles",
+]
+
+DEFAULT_STUCK_AFTER = timedelta(minutes=5)
+STATE_COMPLETE = "complete"
+STATE_DEAD_LETTER = "dead_letter"
+STATE_STUCK = "stuck"
+STATE_IN_PROGRESS = "in_progress"
+
+
+@dataclass(frozen=True)
+class LatencyPercentiles:
+    count: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+def latency_percentiles(values: Sequence[float]) -> LatencyPercentiles:
+    return LatencyPercentiles(
+        count=len(values), p50=percentile(values, 50), p95=percentile(values, 95), p99=percentile(values, 99)
+    )
+
+
+@dataclass(frozen=True)
+class HopStats:
+    """Latency of one hop of a flow: from the step before (`source`) to this one (`target`)."""
+
+    index: int
+    source: str
+    target: str
+    latency: LatencyPercentiles
+
+
+@dataclass(frozen=True)
+class FlowStats:
+    signature: tuple[str, ...]
+    chains: int
+    states: dict[str, int]
+    hops: tuple[HopStats, ...]
+    end_to_end: LatencyPercentiles
+    examples: tuple[str, ...]  # correlation ids, most recent first
+    stuck_examples: tuple[str, ...]
+
+    @property
+    def stuck(self) -> int:
+        return self.states.get(STATE_STUCK, 0)
+
+    @property
+    def dead_lettered(self) -> int:
+        return self.states.get(STATE_DEAD_LETTER, 0)
+
+    @property
+    def complete(self) -> int:
+        return self.states.get(STATE_COMPLETE, 0)
+
+    @property
+    def in_progress(self) -> int:
+        return self.states.get(STATE_IN_PROGRESS, 0)
+
+
+def chain_state(trace: Trace, *, now: datetime, stuck_after: timedelta = DEFAULT_STUCK_AFTER) -> str:
+    if trace.end.kind == END_DEAD_LETTER:
+        return STATE_DEAD_LETTER
+    if trace.end.kind == END_COMPLETE:
+        return STATE_COMPLETE
+    return STATE_STUCK if now - trace.started_at > stuck_after else STATE_IN_PROGRESS
+
+
+def aggregate_flows(
+    traces: Iterable[Trace],
+    *,
+    now: datetime,
+    stuck_after: timedelta = DEFAULT_STUCK_AFTER,
+    example_limit: int = 5,
+) -> list[FlowStats]:
+    """Per flow (signature): chain count, states, per-hop and end-to-end latency percentiles, example traces.
+
+    Flows come most chains first (ties by signature). Examples are the most recently started chains.
+    """
+    by_signature: dict[tuple[str, ...], list[Trace]] = {}
+    for trace in traces:
+        by_signature.setdefault(trace.signature, []).append(trace)
+    flows = []
+    for signature, members in by_signature.items():
+        members.sort(key=lambda trace: trace.started_at, reverse=True)
+        states: Counter[str] = Counter()
+        stuck_examples: list[str] = []
+        hop_latencies: list[list[float]] = [[] for _ in signature[1:]]
+        for trace in members:
+            state = chain_state(trace, now=now, stuck_after=stuck_after)
+            states[state] += 1
+            if state == STATE_STUCK and len(stuck_examples) < example_limit:
+                stuck_examples.append(trace.correlation_id)
+            for hop in trace.hops[1:]:
+                hop_latencies[hop.index - 1].append(hop.latency_ms or 0.0)
+        hops = tuple(
+            HopStats(
+                index=index + 1,
+                source=signature[index],
+                target=signature[index + 1],
+                latency=latency_percentiles(values),
+            )
+            for index, values in enumerate(hop_latencies)
+        )
+        flows.append(
+            FlowStats(
+                signature=signature,
+                chains=len(members),
+                states=dict(states),
+                hops=hops,
+                end_to_end=latency_percentiles([trace.end_to_end_ms for trace in members]),
+                examples=tuple(trace.correlation_id for trace in members[:example_limit]),
+                stuck_examples=tuple(stuck_examples),
+            )
+        )
+    flows.sort(key=lambda flow: (-flow.chains, flow.signature))
+    return flows
+
+
+@dataclass(frozen=True)
+class ReasonCount:
+    reason: str  # the group (variable parts replaced)
+    example: str  # one reason as it was written
+    count: int
+
+
+def group_reasons(reasons: Iterable[str]) -> list[ReasonCount]:
+    """Dead-letter reasons grouped (ids and numbers aside), most frequent first."""
+    counts: Counter[str] = Counter()
+    examples: dict[str, str] = {}
+    for reason in reasons:
+        group = reason_group(reason)
+        counts[group] += 1
+        examples.setdefault(group, reason or "no reason given")
+    return [ReasonCount(reason=group, example=examples[group], count=count) for group, count in counts.most_common()]
