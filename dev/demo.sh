@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: everything on a fresh machine, then Eventscope on http://127.0.0.1:8000 with live traffic.
 # Sets up the venv, Kafka, Redis and the SQLite database, seeds the demo, starts the Celery worker
-# and beat and the web server, then (once web answers) the simulator, which registers its schemas in
+# and beat, the trace indexer and the web server, then (once web answers) the simulator, which registers its schemas in
 # the web's registry and writes Avro through it; prints the URL and the login, and stops all of it on Ctrl-C.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -64,6 +64,7 @@ start() {  # name, command...: run in the background, output to .run/demo/<name>
 
 start worker "$VENV/bin/celery" -A eventscope worker -l info --concurrency 2 -n "demo-worker@%h"
 start beat "$VENV/bin/celery" -A eventscope beat -l info --schedule "$RUN/celerybeat-schedule"
+start indexer "$PY" manage.py index_traces --progress-interval 30
 start web "$VENV/bin/gunicorn" eventscope.wsgi:application --bind "$WEB_ADDR" --workers 2 --threads 4 \
   --access-logfile - --graceful-timeout 5
 
