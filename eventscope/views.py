@@ -25,7 +25,8 @@ def home(request):
 
 def _search_params(request) -> tuple[str, str, str | None]:
     """The query and kind of a search request, and what is wrong with them (None when fine)."""
-    query = request.GET.get("q", "").strip()
+    # NUL can be in no stored text (PostgreSQL refuses it even as a query parameter): drop it here.
+    query = request.GET.get("q", "").replace("\x00", "").strip()
     kind = request.GET.get("kind", "").strip()
     if len(query) > SEARCH_MAX_LENGTH:
         return query[:SEARCH_MAX_LENGTH], "", f"A search is at most {SEARCH_MAX_LENGTH} characters."

@@ -127,6 +127,8 @@ def expected_next_steps() -> dict[str, list[NextStep]]:
 # ---------------------------------------------------------------------------------------------
 def trace_for(correlation_id: str) -> Trace | None:
     """The trace of one correlation ID, or None when nothing is indexed for it. Four queries."""
+    if "\x00" in correlation_id:  # never stored, and PostgreSQL refuses it as a query parameter
+        return None
     rows = TraceEvent.objects.filter(correlation_id=correlation_id).order_by("timestamp", "id")
     events = [_event_data(row) for row in rows.values(*_EVENT_FIELDS)[: MAX_TRACE_EVENTS + 1]]
     if not events:
@@ -158,7 +160,7 @@ def trace_matches(query: str, *, limit: int = 20) -> list[TraceMatch]:
     Two queries at most; each one uses an index (correlation_id, key, event_id).
     """
     query = query.strip()
-    if not query:
+    if not query or "\x00" in query:  # extraction never stores NUL; PostgreSQL refuses it as a parameter
         return []
     exact = list(
         TraceEvent.objects.filter(correlation_id=query)

@@ -186,3 +186,20 @@ def test_django_404_inside_an_api_view_uses_the_error_format(make_user):
     response = api.get("/missing/")
     assert response.status_code == 404
     assert response.json() == {"error": {"status": 404, "code": "not_found", "message": "No such thing."}}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/catalog/topics/default/a%00b/", b"NUL character"),
+        ("/schemas/subjects/a%00b/", b"NUL character"),
+        ("/api/v1/traces/a%00b", b'"code": "not_found"'),
+        ("/registry/subjects/a%00b/versions", b'"error_code": 404'),
+    ],
+)
+def test_a_nul_character_in_a_path_is_a_404_never_a_500(client, make_user, url, body):
+    client.force_login(make_user("vera", "viewer"))
+    response = client.get(url)
+    assert response.status_code == 404
+    assert body in response.content

@@ -226,3 +226,11 @@ def test_simulated_shop_traced_end_to_end(api, client, make_user, kafka_bootstra
     client.force_login(make_user("e2e-page", "viewer"))
     html = client.get(f"/traces/{correlation_ids[0]}/").content.decode()
     assert "Plotly.newPlot" in html and prefix + "orders.placed" in html
+
+
+def test_a_nul_character_in_a_trace_id_or_search_is_a_clean_miss(api, chains):
+    # PostgreSQL refuses NUL even as a query parameter; it must be a miss, not a 500.
+    response = api.get("/api/v1/traces/abc%00def")
+    assert response.status_code == 404
+    assert response.json()["error"]["status"] == 404
+    assert api.get("/api/v1/traces/", {"q": "abc\x00"}).json() == {"results": []}
