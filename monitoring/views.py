@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from . import selectors
+from .extraction import EXCERPT_CUT_MARKER
 from .traces import Hop, Trace, is_dead_letter_topic, pretty_payload
 
 PLOTLY_JS = "vendor/plotly-4.1.1.min.js"
@@ -142,7 +143,8 @@ def trace_detail(request, correlation_id: str):
                 producer_url=links.services.get(event.producer, ""),
                 payload=payload,
                 payload_is_json=is_json,
-                payload_truncated=bool(event.size and event.size > len(event.payload_excerpt.encode())),
+                # The record's size counts its key and raw (maybe Avro) bytes; only the cut marker is exact.
+                payload_truncated=event.payload_excerpt.endswith(EXCERPT_CUT_MARKER),
                 dead_letter=event.is_dead_letter or is_dead_letter_topic(event.topic, patterns),
             )
         )

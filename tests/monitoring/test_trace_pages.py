@@ -319,3 +319,36 @@ def test_dead_letters_page_groups_reasons_and_links_traces(viewer, chains):
 def test_dead_letters_page_empty(viewer, shop):
     html = viewer.get("/monitoring/dead-letters/").content.decode()
     assert "No dead letters" in html
+
+
+def test_only_a_cut_payload_is_badged_as_an_excerpt(client, make_user, db):
+    from catalog.services.clusters import cluster_ensure_default
+    from monitoring.extraction import EXCERPT_CUT_MARKER
+    from monitoring.models import TraceEvent
+
+    cluster = cluster_ensure_default()
+    common = {"cluster": cluster, "correlation_id": "corr-excerpts", "partition": 0, "payload_encoding": "json"}
+    TraceEvent.objects.bulk_create(
+        [
+            # A whole payload whose record also had a key (size counts key and value): not an excerpt.
+            TraceEvent(
+                topic="t.a",
+                offset=1,
+                timestamp="2026-01-01T00:00:00Z",
+                size=500,
+                payload_excerpt='{"whole": true}',
+                **common,
+            ),
+            TraceEvent(
+                topic="t.b",
+                offset=2,
+                timestamp="2026-01-01T00:00:01Z",
+                size=9000,
+                payload_excerpt='{"cut": "' + EXCERPT_CUT_MARKER,
+                **common,
+            ),
+        ]
+    )
+    client.force_login(make_user("vera", "viewer"))
+    html = client.get("/traces/corr-excerpts/").content.decode()
+    assert html.count("excerpt of") == 1
