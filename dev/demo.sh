@@ -83,7 +83,7 @@ if [[ $web_ready == 0 ]]; then
   log "the web server did not answer on http://$WEB_ADDR/healthz; see .run/demo/web.log"
   exit 1
 fi
-start simulator "$PY" manage.py simulate --rate "$SIM_RATE" --slow-consumer analytics --slow-ms 15 --seed 42 \
+start simulator "$PY" manage.py simulate --rate "$SIM_RATE" --slow-consumer analytics --slow-ms 15 \
   --progress-interval 30 --registry-url "http://$WEB_ADDR/registry" --registry-user demo \
   --registry-password-file "$password_file"
 
