@@ -17,6 +17,7 @@ urlpatterns = [
     path("lineage/", include("lineage.urls")),
     path("monitoring/", include("monitoring.urls")),
     path("traces/<str:correlation_id>/", monitoring_views.trace_detail, name="trace-detail"),
+    path("traces/<str:correlation_id>/payload/", monitoring_views.trace_payload, name="trace-payload"),
     path("api/v1/", include("eventscope.api.urls")),
     path("registry/", include("schemas.registry.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

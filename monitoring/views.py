@@ -8,12 +8,14 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 import plotly.io as pio
-from django.shortcuts import redirect, render
+from django.http import HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from . import selectors
+from . import payloads, selectors
 from .extraction import EXCERPT_CUT_MARKER
+from .models import TraceEvent
 from .traces import Hop, Trace, is_dead_letter_topic, pretty_payload
 
 PLOTLY_JS = "vendor/plotly-4.1.1.min.js"
@@ -219,3 +221,22 @@ def dead_letters(request):
         "plotly_js": PLOTLY_JS,
     }
     return render(request, "monitoring/dead_letters.html", context)
+
+
+@require_GET
+def trace_payload(request, correlation_id: str):
+    """The whole payload of one event of the chain, fetched from Kafka (an HTMX partial)."""
+    try:
+        partition = int(request.GET.get("partition", ""))
+        offset = int(request.GET.get("offset", ""))
+    except ValueError:
+        return HttpResponseBadRequest("partition and offset must be whole numbers", content_type="text/plain")
+    # Only records of this indexed chain can be fetched: the page is no general-purpose topic reader.
+    event = get_object_or_404(
+        TraceEvent.objects.select_related("cluster"),
+        correlation_id=correlation_id,
+        topic=request.GET.get("topic", ""),
+        partition=partition,
+        offset=offset,
+    )
+    return render(request, "monitoring/_live_payload.html", {"payload": payloads.payload_fetch(event=event)})

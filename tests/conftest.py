@@ -32,7 +32,7 @@ def _reachable(host: str, port: int, timeout: float = 3.0) -> bool:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> str:
-    """The bootstrap address of the real local Kafka broker (started by `make test` / dev/test.sh)."""
+    """The bootstrap address of the real local Kafka broker (started by `make test` / dev/with-services.sh)."""
     bootstrap = settings.KAFKA_BOOTSTRAP_SERVERS
     host, _, port = bootstrap.split(",")[0].rpartition(":")
     if not _reachable(host, int(port)):
