@@ -14,7 +14,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Page
 from django.db.models import Model, QuerySet
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
@@ -25,6 +25,7 @@ from django.views import View
 from django.views.decorators.http import require_http_methods, require_POST
 from django_filters import FilterSet
 
+from eventscope.listing import PAGE_SIZES, is_htmx_partial, paginate
 from eventscope.roles import user_can_write
 
 from . import filtersets, forms, selectors
@@ -34,8 +35,6 @@ from .services import documentation
 from .services.clusters import cluster_test_connection as test_connection
 from .services.discovery import DiscoveryQueueUnavailableError, discovery_request
 
-PAGE_SIZES = (25, 50, 100, 200)
-DEFAULT_PAGE_SIZE = 50
 # Filterset parameters that the page's filter form does not show: the sort order travels in the table's
 # headers, and `name` is q's name-only twin for API clients.
 FORM_HIDDEN_FILTERS = frozenset({"ordering", "name"})
@@ -44,24 +43,6 @@ FORM_HIDDEN_FILTERS = frozenset({"ordering", "name"})
 # ---------------------------------------------------------------------------------------------
 # Shared plumbing
 # ---------------------------------------------------------------------------------------------
-def is_htmx_partial(request: HttpRequest) -> bool:
-    """An HTMX request for a fragment; a history restore (back button, cache miss) wants the whole page."""
-    return request.headers.get("HX-Request") == "true" and not request.headers.get("HX-History-Restore-Request")
-
-
-def page_size(request: HttpRequest) -> int:
-    try:
-        size = int(request.GET.get("per_page", DEFAULT_PAGE_SIZE))
-    except ValueError:
-        return DEFAULT_PAGE_SIZE
-    return size if size in PAGE_SIZES else DEFAULT_PAGE_SIZE
-
-
-def paginate(request: HttpRequest, queryset: QuerySet) -> Page:
-    # get_page() turns a missing, non-numeric or out-of-range ?page= into the nearest real page, never a 404.
-    return Paginator(queryset, page_size(request)).get_page(request.GET.get("page"))
-
-
 def forbidden(request: HttpRequest) -> HttpResponse:
     return render(request, "catalog/forbidden.html", status=403)
 

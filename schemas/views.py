@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
-from catalog.views import PAGE_SIZES, is_htmx_partial, paginate
+from eventscope.listing import PAGE_SIZES, is_htmx_partial, paginate
 from eventscope.roles import user_can_write
 
 from . import diff, formats, page_selectors, selectors, services
