@@ -18,11 +18,9 @@ from rest_framework.test import APIClient
 from catalog import filtersets, selectors
 from catalog.models import (
     Cluster,
-    ConsumerGroup,
     DeclaredRelation,
     Domain,
     EventType,
-    Partition,
     Service,
     Tag,
     Team,
@@ -31,63 +29,16 @@ from catalog.models import (
 from catalog.services import clusters as cluster_services
 from catalog.services import documentation
 from eventscope.secrets import decrypt_secret
+from tests.factories import make_cluster, make_group, make_topic
 
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "hunter2-Very-Secret-p4ss"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # Users are made per test; the production hasher is slow on purpose (Django's testing advice).
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 # ---------------------------------------------------------------------------------------------
 # Test data: the documented catalog through its services; discovered rows as discovery writes them
 # ---------------------------------------------------------------------------------------------
-def make_cluster(name: str = "local", **fields) -> Cluster:
-    return cluster_services.cluster_create(
-        name=name, bootstrap_servers=fields.pop("bootstrap_servers", "127.0.0.1:9092"), **fields
-    )
-
-
-def make_topic(cluster: Cluster, name: str, *, partitions: int = 2, **fields) -> Topic:
-    """A topic row as discovery writes it (the discovery tests cover the writer itself)."""
-    now = timezone.now()
-    topic = Topic.objects.create(
-        cluster=cluster,
-        name=name,
-        partition_count=partitions,
-        replication_factor=1,
-        cleanup_policy=fields.pop("cleanup_policy", "delete"),
-        configs={"retention.ms": "604800000", "cleanup.policy": "delete"},
-        first_seen=now,
-        last_seen=now,
-        **fields,
-    )
-    Partition.objects.bulk_create(
-        Partition(topic=topic, number=n, leader=1, replicas=[1], isr=[1]) for n in range(partitions)
-    )
-    return topic
-
-
-def make_group(cluster: Cluster, group_id: str, *, topics=(), **fields) -> ConsumerGroup:
-    now = timezone.now()
-    group = ConsumerGroup.objects.create(
-        cluster=cluster,
-        group_id=group_id,
-        state=fields.pop("state", "Stable"),
-        member_count=1,
-        members=[{"member_id": "m-1", "client_id": "c-1", "host": "/10.0.0.7", "assignment": [["t", 0]]}],
-        first_seen=now,
-        last_seen=now,
-        **fields,
-    )
-    group.committed_topics.set(topics)
-    return group
-
-
 @pytest.fixture
 def catalog(db):
     cluster = make_cluster("local")
@@ -100,7 +51,7 @@ def catalog(db):
     documentation.topic_update_documentation(
         topic=placed, description="Orders as placed.", owner_team=orders_team, domain=sales, tags=["core"]
     )
-    failed = make_topic(cluster, "shop.payments.failed", under_replicated_partitions=1)
+    failed = make_topic(cluster, "shop.payments.failed", partitions=2, under_replicated_partitions=1)
     gone = make_topic(cluster, "shop.legacy.events", deleted_at=timezone.now() - timedelta(minutes=5))
     internal = make_topic(cluster, "__consumer_offsets", partitions=50, internal=True)
     order_placed = documentation.event_type_create(

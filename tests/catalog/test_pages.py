@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from catalog.models import Cluster, ConsumerGroup, DeclaredRelation, Domain, EventType, Partition, Service, Team, Topic
+from catalog.models import ConsumerGroup, DeclaredRelation, Domain, EventType, Service, Team, Topic
 from catalog.services import clusters as cluster_services
 from catalog.services import documentation
+from tests.factories import make_cluster, make_group, make_topic
 
 pytestmark = pytest.mark.django_db
 
@@ -18,55 +19,6 @@ pytestmark = pytest.mark.django_db
 # ---------------------------------------------------------------------------------------------
 # Test data: the documented catalog through its services; discovered rows as discovery writes them
 # ---------------------------------------------------------------------------------------------
-def make_cluster(name: str = "local", **fields) -> Cluster:
-    return cluster_services.cluster_create(
-        name=name, bootstrap_servers=fields.pop("bootstrap_servers", "127.0.0.1:9092"), **fields
-    )
-
-
-def make_topic(cluster: Cluster, name: str, *, partitions: int = 3, **fields) -> Topic:
-    """A topic row as discovery writes it. Discovery is the only writer of these rows and needs a broker
-    round trip per run; the page tests build the same rows directly (the discovery tests cover the writer)."""
-    now = timezone.now()
-    topic = Topic.objects.create(
-        cluster=cluster,
-        name=name,
-        partition_count=partitions,
-        replication_factor=fields.pop("replication_factor", 1),
-        retention_ms=fields.pop("retention_ms", 604_800_000),
-        cleanup_policy=fields.pop("cleanup_policy", "delete"),
-        configs=fields.pop(
-            "configs", {"retention.ms": "604800000", "cleanup.policy": "delete", "segment.bytes": "1073741824"}
-        ),
-        first_seen=fields.pop("first_seen", now),
-        last_seen=now,
-        **fields,
-    )
-    Partition.objects.bulk_create(
-        Partition(topic=topic, number=n, leader=1, replicas=[1], isr=[1]) for n in range(partitions)
-    )
-    return topic
-
-
-def make_group(cluster: Cluster, group_id: str, *, topics=(), **fields) -> ConsumerGroup:
-    now = timezone.now()
-    group = ConsumerGroup.objects.create(
-        cluster=cluster,
-        group_id=group_id,
-        state=fields.pop("state", "Stable"),
-        protocol="CONSUMER",
-        member_count=fields.pop("member_count", 1),
-        members=fields.pop(
-            "members", [{"member_id": "m-1", "client_id": "shop-orders", "host": "/10.0.0.7", "assignment": []}]
-        ),
-        first_seen=now,
-        last_seen=now,
-        **fields,
-    )
-    group.committed_topics.set(topics)
-    return group
-
-
 @pytest.fixture
 def catalog(db):
     """A small shop: one cluster, documented and undocumented topics, a deleted one, groups, owners."""
