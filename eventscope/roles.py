@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 
-__all__ = ["ADMIN", "EDITOR", "ROLES", "VIEWER", "ensure_role_groups", "user_can_write", "user_role"]
+__all__ = [
+    "ADMIN",
+    "EDITOR",
+    "ROLES",
+    "VIEWER",
+    "ensure_role_groups",
+    "request_can_write",
+    "request_role",
+    "user_can_write",
+    "user_role",
+]
 
 VIEWER = "viewer"
 EDITOR = "editor"
 ADMIN = "admin"
-ROLES = (VIEWER, EDITOR, ADMIN)
+ROLES = (VIEWER, EDITOR, ADMIN)  # weakest first
 
 
 def ensure_role_groups(**_kwargs) -> None:
@@ -34,3 +44,20 @@ def user_role(user: AbstractBaseUser | AnonymousUser) -> str | None:
 
 def user_can_write(user: AbstractBaseUser | AnonymousUser) -> bool:
     return user_role(user) in (EDITOR, ADMIN)
+
+
+def request_role(request) -> str | None:
+    """The role a request acts with: its user's role, capped by the scope of the API token it came with.
+
+    A token never gives more than its user has: an editor's admin-scoped token still acts as editor,
+    and a read token of an admin only reads. Password and session requests act with the user's role.
+    """
+    role = user_role(request.user)
+    scope_role = getattr(getattr(request, "auth", None), "scope_role", None)
+    if role is None or scope_role is None:
+        return role
+    return min(role, scope_role, key=ROLES.index)
+
+
+def request_can_write(request) -> bool:
+    return request_role(request) in (EDITOR, ADMIN)

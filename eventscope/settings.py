@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "eventscope",
+    "governance",
     "catalog",
     "schemas",
     "lineage",
@@ -194,7 +195,9 @@ STORAGES = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Basic first: its WWW-Authenticate header makes an anonymous call a 401, not a 403.
-        "rest_framework.authentication.BasicAuthentication",
+        # Basic takes a password or an API token (`user:token`); Bearer takes a token.
+        "governance.authentication.BasicOrTokenAuthentication",
+        "governance.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["eventscope.api.permissions.ReadAuthenticatedWriteEditor"],

@@ -31,7 +31,7 @@ from rest_framework.response import Response
 
 from eventscope.api.errors import error_response
 from eventscope.api.permissions import ReadAuthenticatedWriteEditor
-from eventscope.roles import ADMIN, user_role
+from eventscope.roles import ADMIN, request_role
 
 from .. import filtersets, selectors
 from ..models import Cluster, ConsumerGroup, DeclaredRelation, Domain, EventType, Service, Team, TeamMembership, Topic
@@ -197,7 +197,7 @@ class ClusterChangesNeedAdmin(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         if request.method in SAFE_METHODS or getattr(view, "action", None) in ClusterViewSet.EDITOR_ACTIONS:
             return True
-        return user_role(request.user) == ADMIN
+        return request_role(request) == ADMIN
 
 
 @_list_schema()

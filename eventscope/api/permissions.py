@@ -1,8 +1,9 @@
-"""API permission layer: any authenticated user reads; writes need the editor or admin role."""
+"""API permission layer: any authenticated user reads; writes need the editor or admin role (an API token's
+scope caps its user's role)."""
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from eventscope.roles import user_can_write
+from eventscope.roles import request_can_write
 
 
 class ReadAuthenticatedWriteEditor(BasePermission):
@@ -13,4 +14,4 @@ class ReadAuthenticatedWriteEditor(BasePermission):
             return False
         if request.method in SAFE_METHODS:
             return True
-        return user_can_write(request.user)
+        return request_can_write(request)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("catalog.api.urls")),
     path("", include("catalog.api.asyncapi_urls")),
     path("", include("monitoring.api.urls")),
+    path("", include("governance.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from rest_framework.authentication import BasicAuthentication
+
+from governance.authentication import BasicOrTokenAuthentication
+from governance.tokens import looks_like_token
 
 __all__ = ["REUSE_SECONDS", "RegistryBasicAuthentication", "forget_remembered_credentials"]
 
@@ -46,10 +48,12 @@ def forget_remembered_credentials() -> None:
         _remembered.clear()
 
 
-class RegistryBasicAuthentication(BasicAuthentication):
+class RegistryBasicAuthentication(BasicOrTokenAuthentication):
     www_authenticate_realm = "schema-registry"
 
     def authenticate_credentials(self, userid, password, request=None):
+        if looks_like_token(password):  # one indexed lookup, no hashing to save: nothing to remember
+            return super().authenticate_credentials(userid, password, request)
         key = hmac.new(settings.SECRET_KEY.encode(), f"{userid}\0{password}".encode(), hashlib.sha256).digest()
         remembered = _remembered.get(key)
         now = time.monotonic()

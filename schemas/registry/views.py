@@ -22,7 +22,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from eventscope.roles import user_can_write
+from eventscope.roles import request_can_write
+from governance.authentication import BearerTokenAuthentication
 from schemas import selectors, services
 from schemas.compatibility import SchemaType
 from schemas.selectors import RegisteredVersion, SchemaRecord
@@ -71,12 +72,12 @@ class RegistryPermission(BasePermission):
         if not (request.user and request.user.is_authenticated):
             return False
         if request.method in getattr(view, "write_methods", ()):
-            return user_can_write(request.user)
+            return request_can_write(request)
         return True
 
 
 class RegistryView(APIView):
-    authentication_classes = [RegistryBasicAuthentication, SessionAuthentication]
+    authentication_classes = [RegistryBasicAuthentication, BearerTokenAuthentication, SessionAuthentication]
     permission_classes = [RegistryPermission]
     renderer_classes = [RegistryJSONRenderer, JSONRenderer]
     parser_classes: list = []  # bodies are read by json_body(), which accepts the clients' content types

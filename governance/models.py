@@ -1,0 +1,59 @@
+"""Governance: API tokens (more arrives with roles per team, the audit log and schema policies)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from eventscope.roles import ADMIN, EDITOR, VIEWER
+
+
+class ApiToken(models.Model):
+    """A named, scoped, expiring, revocable credential for the API and the registry.
+
+    Only a SHA-256 digest of the token is stored: tokens carry 256 bits of randomness, so a fast
+    hash is safe here (unlike passwords), and a lookup costs one indexed query. The short `prefix`
+    is kept in clear so people can tell their tokens apart in lists and logs.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "read: look at everything"
+        WRITE = "write", "write: change the catalog, register schemas"
+        ADMIN = "admin", "admin: everything, including clusters and deletes"
+
+    # The role a token of each scope can act with at most (never more than its user's own role).
+    SCOPE_ROLES = {Scope.READ: VIEWER, Scope.WRITE: EDITOR, Scope.ADMIN: ADMIN}
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What the token is for, e.g. 'CI pipeline of orders'.")
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.READ)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="unique_token_name_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def scope_role(self) -> str:
+        return self.SCOPE_ROLES[self.scope]
+
+    def status(self, now=None) -> str:
+        now = now or timezone.now()
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status() == "active"
