@@ -57,3 +57,29 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status() == "active"
+
+
+class SchemaPolicy(models.Model):
+    """Schema policy settings: one global row (no domain) and optionally one per domain.
+
+    `rules` holds only what differs from the layer below (governance.policies.DEFAULT_RULES, then the
+    global row), as {rule: {setting: value}}; see governance.policies for the rules.
+    """
+
+    domain = models.OneToOneField(
+        "catalog.Domain", null=True, blank=True, on_delete=models.CASCADE, related_name="schema_policy"
+    )
+    rules = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["domain"], condition=models.Q(domain__isnull=True), name="one_global_schema_policy"
+            )
+        ]
+        verbose_name_plural = "schema policies"
+
+    def __str__(self) -> str:
+        return f"schema policy of {self.domain or 'everything'}"

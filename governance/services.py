@@ -87,3 +87,60 @@ def token_authenticate(clear: str, *, username: str | None = None) -> ApiToken:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema policies
+# ---------------------------------------------------------------------------------------------
+def subject_domain(subject: str):
+    """The catalog domain a subject belongs to: its event type's, else its topic's (`<topic>-value|key`)."""
+    from catalog.models import Domain, EventType, Topic
+
+    event_type = EventType.objects.filter(schema_subject=subject, domain__isnull=False).select_related("domain")
+    found = event_type.first()
+    if found is not None:
+        return found.domain
+    topic_name, sep, part = subject.rpartition("-")
+    if sep and part in ("key", "value"):
+        topic = Topic.objects.filter(name=topic_name, domain__isnull=False, deleted_at__isnull=True).first()
+        if topic is not None:
+            return Domain.objects.get(pk=topic.domain_id)
+    return None
+
+
+def effective_policy_rules(subject: str) -> dict:
+    """DEFAULT_RULES, then the global settings, then those of the subject's domain."""
+    from .models import SchemaPolicy
+    from .policies import merge_rules
+
+    rows = {row.domain_id: row.rules for row in SchemaPolicy.objects.filter(domain__isnull=True)}
+    domain = subject_domain(subject)
+    if domain is not None:
+        rows.update({row.domain_id: row.rules for row in SchemaPolicy.objects.filter(domain=domain)})
+    return merge_rules(rows.get(None), rows.get(domain.pk) if domain is not None else None)
+
+
+def schema_policy_check(subject: str, schema, previous=None) -> list:
+    """The policy violations of a proposed schema (a schemas.compatibility.ParsedSchema) under a subject."""
+    from .policies import evaluate
+
+    return evaluate(subject=subject, schema=schema, previous=previous, rules=effective_policy_rules(subject))
+
+
+def schema_policy_set(*, rules, domain=None, user=None):
+    """Replace the global (or a domain's) policy settings; ValidationError names what is wrong."""
+    from .models import SchemaPolicy
+    from .policies import validate_rules
+
+    try:
+        cleaned = validate_rules(rules)
+    except ValueError as exc:
+        raise ValidationError({"rules": str(exc)}) from exc
+    with transaction.atomic():
+        policy = SchemaPolicy.objects.select_for_update().filter(domain=domain).first()
+        if policy is None:
+            policy = SchemaPolicy(domain=domain)
+        policy.rules = cleaned
+        policy.updated_by = user if user is not None and user.is_authenticated else None
+        policy.save()
+    return policy

@@ -114,6 +114,18 @@ class InvalidSchemaError(RegistryError):
     default_message = "Invalid schema"
 
 
+class SchemaPolicyViolationError(RegistryError):
+    """The schema breaks a schema policy of severity error (governance.policies); `violations` says which."""
+
+    error_code = 42201
+    default_message = "Schema violates a schema policy"
+
+    def __init__(self, violations) -> None:
+        self.violations = list(violations)
+        summary = "; ".join(f"policy '{v.rule}': {v.message}" for v in self.violations)
+        super().__init__(f"{self.default_message}: {summary}")
+
+
 class InvalidVersionError(RegistryError):
     error_code = 42202
     default_message = (

@@ -25,6 +25,7 @@ from schemas.errors import (
     InvalidCompatibilityLevelError,
     OperationNotPermittedError,
     ReferenceExistsError,
+    SchemaPolicyViolationError,
     SubjectCompatibilityNotConfiguredError,
     SubjectModeNotConfiguredError,
     SubjectNotFoundError,
@@ -176,6 +177,7 @@ def _register(subject: str, prepared: PreparedSchema, *, schema_id: int | None, 
         problems = check_compatibility(prepared.parsed, previous, applied.compatibility, numbers)
         if problems:
             raise IncompatibleSchemaError([str(problem) for problem in problems], applied.compatibility)
+        _refuse_policy_errors(subject, prepared, previous[-1] if previous else None)
 
     schema = _schema_for(prepared, schema_id)
     if version is None:
@@ -183,6 +185,15 @@ def _register(subject: str, prepared: PreparedSchema, *, schema_id: int | None, 
         version = (newest or 0) + 1
     SubjectVersion.objects.create(subject=subject_row, version=version, schema=schema)
     return Registration(schema.id, version, True)
+
+
+def _refuse_policy_errors(subject: str, prepared: PreparedSchema, latest: Any) -> None:
+    """Schema policies of severity error block a new version (IMPORT mode copies history and skips them)."""
+    from governance.services import schema_policy_check
+
+    errors = [v for v in schema_policy_check(subject, prepared.parsed, latest) if v.severity == "error"]
+    if errors:
+        raise SchemaPolicyViolationError(errors)
 
 
 def _schema_for(prepared: PreparedSchema, schema_id: int | None) -> Schema:
