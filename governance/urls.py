@@ -5,6 +5,8 @@ from . import views
 app_name = "governance"
 
 urlpatterns = [
-    path("tokens/", views.tokens, name="tokens"),
-    path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
+    path("accounts/tokens/", views.tokens, name="tokens"),
+    path("accounts/tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
+    path("governance/policies/", views.policies, name="policies"),
+    path("governance/policies/<slug:slug>/", views.policies, name="domain-policies"),
 ]

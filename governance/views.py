@@ -1,4 +1,4 @@
-"""Pages of the governance app: your API tokens."""
+"""Pages of the governance app: your API tokens; schema policies."""
 
 from __future__ import annotations
 
@@ -12,9 +12,13 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from catalog.models import Domain
+from eventscope.roles import ADMIN, user_role
+
 from . import services
-from .forms import ApiTokenForm
-from .models import ApiToken
+from .forms import ApiTokenForm, SchemaPolicyForm
+from .models import ApiToken, SchemaPolicy
+from .policies import RULE_DESCRIPTIONS, merge_rules
 
 # The clear text of a just-created token travels to the next page view in the session, once.
 _NEW_TOKEN_KEY = "governance-new-token"  # noqa: S105 (a session key, not a secret)
@@ -55,3 +59,45 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     services.token_revoke(token)
     messages.success(request, f"Token “{token.name}” revoked: it no longer works.")
     return redirect("governance:tokens")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def policies(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    """Schema policies, global or of one domain; anyone reads, admins change them."""
+    domain = get_object_or_404(Domain, slug=slug) if slug else None
+    global_rules = SchemaPolicy.objects.filter(domain=None).values_list("rules", flat=True).first() or {}
+    own = SchemaPolicy.objects.filter(domain=domain).first()
+    below = merge_rules() if domain is None else merge_rules(global_rules)
+    effective = merge_rules(global_rules) if domain is None else merge_rules(global_rules, own.rules if own else {})
+    can_change = user_role(request.user) == ADMIN
+    if request.method == "POST" and not can_change:
+        return render(request, "catalog/forbidden.html", status=403)
+    form = SchemaPolicyForm(request.POST or None, effective=effective, below=below)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.schema_policy_set(rules=form.cleaned_data["layer"], domain=domain, user=request.user)
+        except ValidationError as exc:
+            form.add_error(None, exc.messages)
+        else:
+            messages.success(request, f"Schema policies of {domain or 'every domain'} saved.")
+            return redirect(request.path)
+    rows = [
+        {
+            "rule": rule,
+            "description": RULE_DESCRIPTIONS[rule],
+            "fields": [form[name] for name in names.values()],
+            "overridden": domain is not None and own is not None and rule in own.rules,
+        }
+        for rule, names in form.rules
+    ]
+    context = {
+        "form": form,
+        "rows": rows,
+        "domain": domain,
+        "domains": Domain.objects.order_by("name"),
+        "can_change": can_change,
+        "own": own,
+        "nav_section": "schemas",
+    }
+    return render(request, "governance/policies.html", context, status=400 if form.errors else 200)

@@ -43,3 +43,33 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
     class Meta(ApiTokenSerializer.Meta):
         fields = [*ApiTokenSerializer.Meta.fields, "token"]
         read_only_fields = fields
+
+
+class SchemaPolicySerializer(serializers.Serializer):
+    domain = serializers.CharField(allow_null=True, help_text="The domain's slug; null for the global settings.")
+    rules = serializers.DictField(help_text="Only what this layer changes: {rule: {setting: value}}.")
+    effective = serializers.DictField(help_text="The defaults with the global (and the domain's) settings applied.")
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
+class SchemaPolicyWriteSerializer(serializers.Serializer):
+    rules = serializers.DictField(help_text="{rule: {setting: value}}; see the rule list in the README.")
+
+
+class PolicyCheckSerializer(serializers.Serializer):
+    subject = serializers.CharField(max_length=255)
+    schema = serializers.CharField()
+    schemaType = serializers.ChoiceField(choices=["AVRO", "JSON", "PROTOBUF"], default="AVRO")
+
+
+class ViolationSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    severity = serializers.ChoiceField(choices=["error", "warning"])
+    message = serializers.CharField()
+    path = serializers.CharField(allow_null=True)
+
+
+class PolicyCheckResultSerializer(serializers.Serializer):
+    subject = serializers.CharField()
+    passes = serializers.BooleanField(help_text="False when any violation is of severity error.")
+    violations = ViolationSerializer(many=True)

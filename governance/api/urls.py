@@ -1,8 +1,15 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from .policy_views import PolicyCheckView, SchemaPolicyView
 from .views import ApiTokenViewSet
 
 router = SimpleRouter()
 router.register("tokens", ApiTokenViewSet, basename="api-token")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("schema-policies/", SchemaPolicyView.as_view(), name="api-schema-policy"),
+    path("schema-policies/check/", PolicyCheckView.as_view(), name="api-schema-policy-check"),
+    path("schema-policies/domains/<slug:slug>/", SchemaPolicyView.as_view(), name="api-schema-policy-domain"),
+    *router.urls,
+]

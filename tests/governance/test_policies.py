@@ -239,3 +239,93 @@ def test_an_error_policy_blocks_registration_with_422_naming_the_rule_and_stores
     schema_policy_set(rules={"classification-kept": {"severity": "warning"}})
     assert register(client, "shop.customers-value", untagged).status_code == 200
     assert SubjectVersion.objects.filter(subject__name="shop.customers-value").count() == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# API and page
+# ---------------------------------------------------------------------------------------------
+def api_as(username: str):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(f"{username}:s3cret-pass!".encode()).decode())
+    return client
+
+
+@pytest.mark.django_db
+def test_policies_over_the_api(make_user):
+    make_user("root", "admin")
+    make_user("erin", "editor")
+    documentation.domain_create(name="Payments")
+    admin, editor = api_as("root"), api_as("erin")
+
+    body = editor.get("/api/v1/schema-policies/").json()
+    assert body["domain"] is None and body["rules"] == {}
+    assert body["effective"] == policies.DEFAULT_RULES
+
+    change = {"rules": {"field-docs": {"severity": "error"}}}
+    assert editor.put("/api/v1/schema-policies/", change, format="json").status_code == 403
+    saved = admin.put("/api/v1/schema-policies/", change, format="json").json()
+    assert saved["effective"]["field-docs"]["severity"] == "error"
+    domain = admin.put(
+        "/api/v1/schema-policies/domains/payments/", {"rules": {"field-docs": {"enabled": False}}}, format="json"
+    ).json()
+    assert domain["effective"]["field-docs"] == {"enabled": False, "severity": "error"}
+    bad = admin.put("/api/v1/schema-policies/", {"rules": {"field-docs": {"severity": "fatal"}}}, format="json")
+    assert bad.status_code == 400 and "severity must be" in json.dumps(bad.json())
+    assert admin.get("/api/v1/schema-policies/domains/nowhere/").status_code == 404
+    assert SchemaPolicy.objects.get(domain=None).rules == {"field-docs": {"severity": "error"}}
+
+    checked = editor.post(
+        "/api/v1/schema-policies/check/",
+        {"subject": "shop.orders-value", "schema": avro(field("x", doc=None)).text, "schemaType": "AVRO"},
+        format="json",
+    ).json()
+    assert checked["passes"] is False
+    assert {"field-docs", "envelope-fields"} <= {v["rule"] for v in checked["violations"]}
+    unparsable = editor.post("/api/v1/schema-policies/check/", {"subject": "s-value", "schema": "{nope"}, format="json")
+    assert unparsable.status_code == 400 and "schema" in unparsable.json()["error"]["detail"]
+
+
+@pytest.mark.django_db
+def test_the_policies_page_reads_for_everyone_and_saves_for_admins(client, make_user):
+    make_user("root", "admin")
+    make_user("vera", "viewer")
+    documentation.domain_create(name="Payments")
+    client.login(username="vera", password="s3cret-pass!")
+    page = client.get("/governance/policies/")
+    assert (
+        page.status_code == 200 and b"classification-kept" in page.content and b"needs the admin role" in page.content
+    )
+    assert client.post("/governance/policies/", {}).status_code == 403
+
+    client.login(username="root", password="s3cret-pass!")
+    form = {}
+    for rule, settings in policies.DEFAULT_RULES.items():
+        if settings["enabled"]:
+            form[f"{rule}__enabled"] = "on"
+        form[f"{rule}__severity"] = settings["severity"]
+        if "pattern" in settings:
+            form[f"{rule}__pattern"] = settings["pattern"]
+        if "fields" in settings:
+            form[f"{rule}__fields"] = "\n".join(f"{k}: {', '.join(v)}" for k, v in settings["fields"].items())
+    unchanged = client.post("/governance/policies/payments/", form)
+    assert unchanged.status_code == 302 and SchemaPolicy.objects.get(domain__slug="payments").rules == {}
+
+    form["field-docs__severity"] = "error"
+    form.pop("record-naming__enabled")
+    assert client.post("/governance/policies/payments/", form).status_code == 302
+    assert SchemaPolicy.objects.get(domain__slug="payments").rules == {
+        "field-docs": {"severity": "error"},
+        "record-naming": {"enabled": False},
+    }
+    assert b"overridden here" in client.get("/governance/policies/payments/").content
+
+    form["subject-naming__pattern"] = "("
+    form["envelope-fields__fields"] = "event id"
+    bad = client.post("/governance/policies/", form)
+    assert bad.status_code == 400 and b"Line 1" in bad.content
+    form["envelope-fields__fields"] = "event id: event_id"
+    bad = client.post("/governance/policies/", form)
+    assert bad.status_code == 400 and b"not a valid regular expression" in bad.content
+    assert not SchemaPolicy.objects.filter(domain=None).exists()

@@ -1,4 +1,4 @@
-"""The API tokens page in a real browser: create a token, copy it once, use it, revoke it."""
+"""Governance pages in a real browser: API tokens (create, copy once, use, revoke) and schema policies."""
 
 from __future__ import annotations
 
@@ -41,3 +41,26 @@ def test_create_use_and_revoke_a_token_in_the_browser(live_server, make_user, pa
     page.screenshot(path=str(SCREENSHOTS / "governance-token-revoked.png"), full_page=True)
     assert ApiToken.objects.get().status() == "revoked"
     assert client.get("/api/v1/me/").status_code == 401
+
+
+def test_an_admin_turns_a_policy_into_an_error_for_one_domain(live_server, make_user, page):
+    from catalog.services import documentation
+    from governance.models import SchemaPolicy
+
+    make_user("root", "admin")
+    documentation.domain_create(name="Payments")
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", "root")
+    page.fill("#id_password", "s3cret-pass!")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+
+    page.goto(f"{live_server.url}/governance/policies/")
+    page.click("nav[aria-label=Scope] >> text=Payments")
+    page.wait_for_url(f"{live_server.url}/governance/policies/payments/")
+    page.select_option("select[name='field-docs__severity']", "error")
+    page.click("button:has-text('Save policies')")
+    page.wait_for_selector("text=Schema policies of Payments saved")
+    assert page.locator("tr.policy-field-docs .badge").inner_text() == "overridden here"
+    page.screenshot(path=str(SCREENSHOTS / "governance-policies.png"), full_page=True)
+    assert SchemaPolicy.objects.get(domain__slug="payments").rules == {"field-docs": {"severity": "error"}}
