@@ -7,6 +7,7 @@ NAVIGATION = (
     ("schemas", "Schemas", "schemas:index"),
     ("lineage", "Lineage", "lineage:index"),
     ("monitoring", "Monitoring", "monitoring:index"),
+    ("governance", "Governance", "governance:audit-log"),
 )
 
 

@@ -31,7 +31,9 @@ class SchemaPolicyForm(forms.Form):
             if "pattern" in settings:
                 names["pattern"] = f"{rule}__pattern"
                 self.fields[names["pattern"]] = forms.CharField(
-                    initial=settings["pattern"], max_length=500, widget=forms.TextInput(attrs={"class": "mono", "size": 56})
+                    initial=settings["pattern"],
+                    max_length=500,
+                    widget=forms.TextInput(attrs={"class": "mono", "size": 56}),
                 )
             if "fields" in settings:
                 names["fields"] = f"{rule}__fields"

@@ -83,3 +83,74 @@ class SchemaPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"schema policy of {self.domain or 'everything'}"
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("The audit log is append-only: entries cannot be changed.")
+
+    def delete(self):
+        raise PermissionError("The audit log is append-only: entries cannot be deleted.")
+
+
+class AuditEntry(models.Model):
+    """One change: who, when, through what, which object, before and after. Append-only.
+
+    The model refuses updates and deletes, and database triggers (migration 0004) refuse them too, so
+    neither the UI, the API nor a stray queryset can rewrite history.
+    """
+
+    class Channel(models.TextChoices):
+        PAGE = "page"
+        API = "api"
+        REGISTRY = "registry"
+        CLI = "cli"
+        TASK = "task"
+        SYSTEM = "system"
+
+    timestamp = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        # No database constraint and no cascade: deleting a user must not touch (or be blocked by) history;
+        # `actor_name` keeps the name.
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+    )
+    actor_name = models.CharField(max_length=150, help_text="Kept when the user is deleted; a task or CLI name.")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    action = models.CharField(max_length=20, help_text="create, update, delete, or a named action such as revoke.")
+    object_type = models.CharField(max_length=100, help_text="app_label.Model")
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    changed = models.JSONField(default=list, blank=True, help_text="Names of the fields that changed.")
+    request_method = models.CharField(max_length=10, blank=True)
+    request_path = models.CharField(max_length=300, blank=True)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"]),
+            models.Index(fields=["actor_name", "timestamp"]),
+            models.Index(fields=["channel", "timestamp"]),
+        ]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return (
+            f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.object_type} {self.object_repr}"
+        )
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("The audit log is append-only: entries cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("The audit log is append-only: entries cannot be deleted.")

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from eventscope.roles import ROLES, user_role
 
-from . import tokens
+from . import audit, tokens
 from .models import ApiToken
 
 # last_used_at is a hint for people cleaning up tokens, not an access log: written at most once a minute.
@@ -59,8 +59,12 @@ def token_create(
 def token_revoke(token: ApiToken) -> ApiToken:
     """Revoke a token (idempotent: a revoked token keeps its first revocation time)."""
     if token.revoked_at is None:
-        ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-        token.refresh_from_db(fields=["revoked_at"])
+        before = audit.snapshot(token)
+        if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
+            token.refresh_from_db(fields=["revoked_at"])
+            audit.record("revoke", token, before=before, after=audit.snapshot(token))
+        else:
+            token.refresh_from_db(fields=["revoked_at"])
     return token
 
 

@@ -1,4 +1,4 @@
-"""Pages of the governance app: your API tokens; schema policies."""
+"""Pages of the governance app: your API tokens; schema policies; the audit log."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from catalog.models import Domain
+from eventscope.listing import PAGE_SIZES, is_htmx_partial, page_size, paginate
 from eventscope.roles import ADMIN, user_role
 
 from . import services
+from .filtersets import AuditEntryFilterSet
 from .forms import ApiTokenForm, SchemaPolicyForm
-from .models import ApiToken, SchemaPolicy
+from .models import ApiToken, AuditEntry, SchemaPolicy
 from .policies import RULE_DESCRIPTIONS, merge_rules
 
 # The clear text of a just-created token travels to the next page view in the session, once.
@@ -48,7 +50,6 @@ def tokens(request: HttpRequest) -> HttpResponse:
         "form": form,
         "tokens": ApiToken.objects.filter(user=request.user),
         "new_token": new,
-        "nav_section": "account",
     }
     return render(request, "governance/tokens.html", context, status=400 if form.errors else 200)
 
@@ -98,6 +99,37 @@ def policies(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         "domains": Domain.objects.order_by("name"),
         "can_change": can_change,
         "own": own,
-        "nav_section": "schemas",
     }
     return render(request, "governance/policies.html", context, status=400 if form.errors else 200)
+
+
+@require_http_methods(["GET"])
+def audit_log(request: HttpRequest) -> HttpResponse:
+    """The audit log, newest first, filterable; read-only by design (no page changes entries)."""
+    filterset = AuditEntryFilterSet(request.GET or None, queryset=AuditEntry.objects.all())
+    entries = filterset.qs if filterset.is_valid() else AuditEntry.objects.none()
+    page = paginate(request, entries)
+    context = {
+        "filterset": filterset,
+        "filter_fields": [field for field in filterset.form if field.name != "object_id"],
+        "is_filtered": any(request.GET.get(name) for name in filterset.form.fields),
+        "page_obj": page,
+        "rows": page.object_list,
+        "per_page": page_size(request),
+        "page_sizes": PAGE_SIZES,
+    }
+    template = "governance/_audit_table.html" if is_htmx_partial(request) else "governance/audit_log.html"
+    return render(request, template, context, status=400 if filterset.errors else 200)
+
+
+@require_http_methods(["GET"])
+def audit_entry(request: HttpRequest, pk: int) -> HttpResponse:
+    entry = get_object_or_404(AuditEntry, pk=pk)
+    before, after = entry.before or {}, entry.after or {}
+    rows = [
+        {"field": name, "before": before.get(name), "after": after.get(name), "changed": name in entry.changed}
+        for name in dict.fromkeys([*before, *after])
+    ]
+    history = AuditEntry.objects.filter(object_type=entry.object_type, object_id=entry.object_id).exclude(pk=entry.pk)
+    context = {"entry": entry, "rows": rows, "history": history[:20]}
+    return render(request, "governance/audit_entry.html", context)

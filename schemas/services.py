@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from governance import audit
 from schemas import selectors
 from schemas.compatibility.levels import check_compatibility
 from schemas.errors import (
@@ -268,7 +269,12 @@ def subject_delete(*, subject: str, permanent: bool = False) -> list[int]:
                 f"Subject '{subject}' was soft deleted. Set permanent=true to delete permanently"
             )
         _refuse_referenced(subject, live)
-        SubjectVersion.objects.filter(pk__in=[row.pk for row in live]).update(deleted_at=timezone.now())
+        now = timezone.now()
+        SubjectVersion.objects.filter(pk__in=[row.pk for row in live]).update(deleted_at=now)
+        for row in live:  # a queryset update sends no signals: log each version here
+            before = audit.snapshot(row)
+            row.deleted_at = now
+            audit.record("update", row, before=before, after=audit.snapshot(row))
         return [row.version for row in live]
 
 

@@ -73,3 +73,19 @@ class PolicyCheckResultSerializer(serializers.Serializer):
     subject = serializers.CharField()
     passes = serializers.BooleanField(help_text="False when any violation is of severity error.")
     violations = ViolationSerializer(many=True)
+
+
+class AuditEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    timestamp = serializers.DateTimeField()
+    actor = serializers.CharField(source="actor_name")
+    channel = serializers.CharField()
+    action = serializers.CharField()
+    object_type = serializers.CharField()
+    object_id = serializers.CharField()
+    object_repr = serializers.CharField()
+    changed = serializers.ListField(child=serializers.CharField())
+    before = serializers.JSONField(allow_null=True)
+    after = serializers.JSONField(allow_null=True)
+    request_method = serializers.CharField()
+    request_path = serializers.CharField()

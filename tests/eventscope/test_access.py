@@ -111,7 +111,7 @@ def test_api_with_http_basic_and_with_a_session(make_user):
     api = APIClient()
     response = api.get("/api/v1/me/", HTTP_AUTHORIZATION=basic("ed"))
     assert response.status_code == 200
-    assert response.json() == {"username": "ed", "role": "editor", "can_write": True}
+    assert response.json() == {"username": "ed", "role": "editor", "can_write": True, "token": None}
     assert api.get("/api/v1/me/", HTTP_AUTHORIZATION=basic("ed", "bad")).status_code == 401
 
     session = APIClient()
