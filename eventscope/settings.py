@@ -228,6 +228,20 @@ SPECTACULAR_SETTINGS = {
 # Celery (Redis broker) and beat schedules in the database
 # ---------------------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Failed-login counts live in Redis so that every web process sees them (governance.throttle).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "eventscope-throttle",
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    },
+}
+# Login rate limiting: failures per user name and address, failures per address, and how long a block lasts.
+EVENTSCOPE_LOGIN_MAX_FAILURES = int(os.environ.get("EVENTSCOPE_LOGIN_MAX_FAILURES", "5"))
+EVENTSCOPE_LOGIN_MAX_FAILURES_PER_ADDRESS = int(os.environ.get("EVENTSCOPE_LOGIN_MAX_FAILURES_PER_ADDRESS", "50"))
+EVENTSCOPE_LOGIN_BLOCK_SECONDS = int(os.environ.get("EVENTSCOPE_LOGIN_BLOCK_SECONDS", "900"))
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from governance.forms import ThrottledAuthenticationForm
 from monitoring import views as monitoring_views
 
 from . import views
@@ -20,7 +21,11 @@ urlpatterns = [
     path("traces/<str:correlation_id>/payload/", monitoring_views.trace_payload, name="trace-payload"),
     path("api/v1/", include("eventscope.api.urls")),
     path("registry/", include("schemas.registry.urls")),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=ThrottledAuthenticationForm),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("governance.urls")),
     path("admin/", admin.site.urls),

@@ -14,7 +14,7 @@ from __future__ import annotations
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, BasicAuthentication, get_authorization_header
 
-from . import tokens
+from . import throttle, tokens
 from .services import TokenRejected, token_authenticate
 
 
@@ -51,4 +51,7 @@ class BasicOrTokenAuthentication(BasicAuthentication):
             except TokenRejected as exc:
                 raise exceptions.AuthenticationFailed(str(exc)) from exc
             return (token.user, token)
+        wait = throttle.login_blocked_for(userid, throttle.client_address(request))
+        if wait:
+            raise exceptions.Throttled(wait, "Too many failed logins for this user from this address.")
         return super().authenticate_credentials(userid, password, request)

@@ -1,5 +1,7 @@
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 
+from . import throttle
 from .models import ApiToken
 
 EXPIRY_CHOICES = [("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("", "Never")]
@@ -68,3 +70,19 @@ class SchemaPolicyForm(forms.Form):
                 layer[rule] = changed
         data["layer"] = layer
         return data
+
+
+class ThrottledAuthenticationForm(AuthenticationForm):
+    """Django's login form, refusing early while the user name (or address) is blocked by failed logins."""
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        address = throttle.client_address(self.request)
+        wait = throttle.login_blocked_for(username, address)
+        if wait:
+            raise forms.ValidationError(
+                f"Too many failed logins. Try again in {max(1, wait // 60)} minutes.", code="throttled"
+            )
+        cleaned = super().clean()
+        throttle.record_success(username, address)
+        return cleaned

@@ -54,6 +54,17 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_login_throttle(settings):
+    # Failed-login counts would otherwise outlive the test in Redis (tests log in wrongly on purpose, all
+    # from 127.0.0.1): each test counts in a fresh Redis key space. tests/governance/test_throttle.py
+    # covers the throttle itself.
+    settings.CACHES = {
+        **settings.CACHES,
+        "throttle": {**settings.CACHES["throttle"], "KEY_PREFIX": f"eventscope-test-throttle-{uuid.uuid4().hex}"},
+    }
+
+
 @pytest.fixture
 def unique_name(request) -> str:
     """A name no other test (or earlier run) uses: for topics, consumer groups, subjects."""
