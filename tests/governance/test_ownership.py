@@ -1,0 +1,99 @@
+"""The ownership rules on their own: who may change or delete what, for every kind of owned object."""
+
+from __future__ import annotations
+
+import pytest
+
+from catalog.models import DeclaredRelation, TeamMembership
+from catalog.services import documentation
+from governance.ownership import DELETE, OwnershipDenied, can_change, check_change, owner_team_of
+from governance.services import token_create
+from tests.factories import make_cluster, make_group, make_topic
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def shop(make_user):
+    payments = documentation.team_create(name="Payments", contact_channel="#payments")
+    orders = documentation.team_create(name="Orders")
+    users = {
+        "admin": make_user("root", "admin"),
+        "editor": make_user("erin", "editor"),  # global editor, no team
+        "payments_editor": make_user("paula", "viewer"),  # team editor of Payments, global viewer
+        "payments_member": make_user("mia", "editor"),  # plain member of Payments, global editor
+        "viewer": make_user("vera", "viewer"),
+    }
+    TeamMembership.objects.create(team=payments, user=users["payments_editor"], role="editor")
+    TeamMembership.objects.create(team=payments, user=users["payments_member"], role="member")
+    cluster = make_cluster()
+    owned = documentation.service_create(name="payments", owner_team=payments)
+    unowned = documentation.service_create(name="legacy")
+    topic = make_topic(cluster, "pay.completed", owner_team=payments)
+    event = documentation.event_type_create(
+        name="PaymentCompleted", owner_team=payments, topic=topic, schema_subject="pay.completed-value"
+    )
+    group = make_group(cluster, "payments-app", service=owned)
+    relation = DeclaredRelation.objects.create(service=owned, direction="produces", topic=topic)
+    return {
+        "users": users,
+        "payments": payments,
+        "orders": orders,
+        "owned": [owned, topic, event, group, relation, payments, "pay.completed-value"],
+        "unowned": [unowned, "nobody.owns-value"],
+    }
+
+
+def test_owner_team_of_every_kind(shop):
+    assert {owner_team_of(obj) for obj in shop["owned"]} == {shop["payments"]}
+    assert {owner_team_of(obj) for obj in shop["unowned"]} == {None}
+
+
+@pytest.mark.parametrize(
+    ("who", "owned", "unowned", "delete", "global_"),
+    [
+        ("admin", True, True, True, True),
+        ("editor", False, True, False, False),
+        ("payments_editor", True, False, False, False),
+        ("payments_member", False, True, False, False),
+        ("viewer", False, False, False, False),
+    ],
+)
+def test_who_may_change_what(shop, who, owned, unowned, delete, global_):
+    user = shop["users"][who]
+    assert all(can_change(user, obj) is owned for obj in shop["owned"])
+    assert all(can_change(user, obj) is unowned for obj in shop["unowned"])
+    assert can_change(user, shop["owned"][0], action=DELETE) is delete
+    assert can_change(user, None) is global_
+
+
+def test_the_refusal_names_the_owning_team_and_its_contact(shop):
+    with pytest.raises(OwnershipDenied) as denied:
+        check_change(shop["users"]["editor"], shop["owned"][0])
+    assert "team Payments" in str(denied.value) and "#payments" in str(denied.value)
+
+
+def test_moving_an_object_needs_rights_on_both_teams(shop):
+    paula = shop["users"]["payments_editor"]
+    service = shop["owned"][0]
+    with pytest.raises(OwnershipDenied):
+        check_change(paula, service, new_owner=shop["orders"])
+    TeamMembership.objects.create(team=shop["orders"], user=paula, role="editor")
+    check_change(paula, service, new_owner=shop["orders"])
+
+
+class _Request:
+    def __init__(self, user, auth=None):
+        self.user, self.auth = user, auth
+
+
+def test_a_tokens_scope_caps_ownership_rights(shop):
+    root, paula = shop["users"]["admin"], shop["users"]["payments_editor"]
+    read_token, _ = token_create(user=root, name="r", scope="read")
+    assert not can_change(_Request(root, read_token), shop["owned"][0])
+    assert not can_change(_Request(root, read_token), shop["unowned"][0])
+    write_token, _ = token_create(user=root, name="w", scope="write")
+    assert can_change(_Request(root, write_token), shop["unowned"][0])
+    assert not can_change(_Request(root, write_token), None)  # global needs admin scope
+    paula_read, _ = token_create(user=paula, name="r", scope="read")
+    assert not can_change(_Request(paula, paula_read), shop["owned"][0])
