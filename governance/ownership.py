@@ -20,7 +20,7 @@ from django.core.exceptions import PermissionDenied
 
 from eventscope.roles import ADMIN, EDITOR, ROLES, user_role
 
-__all__ = ["OwnershipDenied", "can_change", "check_change", "owner_team_of", "subject_owner_team"]
+__all__ = ["CHANGE", "DELETE", "OwnershipDenied", "can_change", "check_change", "owner_team_of", "subject_owner_team"]
 
 CHANGE, DELETE = "change", "delete"
 

@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from eventscope.roles import request_can_write
+from governance import ownership
 from governance.authentication import BearerTokenAuthentication
 from schemas import selectors, services
 from schemas.compatibility import SchemaType
@@ -64,15 +64,24 @@ class RegistryContentNegotiation(DefaultContentNegotiation):
 
 
 class RegistryPermission(BasePermission):
-    """Any authenticated user reads; the methods a view lists in `write_methods` need editor or admin."""
+    """Any authenticated user reads; the methods a view lists in `write_methods` go through the ownership
+    rules (governance.ownership): a subject owned by a team (through its event type or topic) is written by
+    that team's editors, an unowned one by any editor; global config and mode, and deletes, need admin."""
 
     message = "Writing to the schema registry needs the editor or admin role."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
-        if request.method in getattr(view, "write_methods", ()):
-            return request_can_write(request)
+        if request.method not in getattr(view, "write_methods", ()):
+            return True
+        subject = view.kwargs.get("subject")
+        deleting = request.method == "DELETE" and subject is not None and not getattr(view, "config_view", False)
+        try:
+            ownership.check_change(request, subject, action=ownership.DELETE if deleting else ownership.CHANGE)
+        except ownership.OwnershipDenied as denied:
+            self.message = str(denied)
+            return False
         return True
 
 
@@ -355,6 +364,7 @@ class ConfigView(RegistryView):
 
 class SubjectConfigView(RegistryView):
     write_methods = frozenset({"PUT", "DELETE"})
+    config_view = True  # DELETE resets the subject's setting to the global one: a change, not a delete
 
     def get(self, request: Request, subject: str) -> Response:
         config = selectors.subject_config(subject, default_to_global=query_bool(request, "defaultToGlobal"))
@@ -381,6 +391,7 @@ class ModeView(RegistryView):
 
 class SubjectModeView(RegistryView):
     write_methods = frozenset({"PUT", "DELETE"})
+    config_view = True  # DELETE resets the subject's setting to the global one: a change, not a delete
 
     def get(self, request: Request, subject: str) -> Response:
         mode = selectors.subject_mode(subject, default_to_global=query_bool(request, "defaultToGlobal"))

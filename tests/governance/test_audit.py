@@ -72,7 +72,7 @@ def test_page_changes_are_logged_as_page(client, make_user):
 
 
 def test_registry_changes_and_soft_deletes_are_logged_as_registry(client, make_user):
-    make_user("erin", "editor")
+    make_user("erin", "admin")
     erin = as_user("erin")
     ct = "application/vnd.schemaregistry.v1+json"
     assert erin.post("/registry/subjects/orders-value/versions", {"schema": AVRO}, format="json").status_code == 200

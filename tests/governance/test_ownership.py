@@ -97,3 +97,48 @@ def test_a_tokens_scope_caps_ownership_rights(shop):
     assert not can_change(_Request(root, write_token), None)  # global needs admin scope
     paula_read, _ = token_create(user=paula, name="r", scope="read")
     assert not can_change(_Request(paula, paula_read), shop["owned"][0])
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry goes through the same rules
+# ---------------------------------------------------------------------------------------------
+def _registry(client, username: str):
+    import base64
+
+    from schemas.registry import authentication
+
+    authentication.forget_remembered_credentials()
+    header = "Basic " + base64.b64encode(f"{username}:s3cret-pass!".encode()).decode()
+
+    def call(method: str, path: str, body=None):
+        import json
+
+        return getattr(client, method)(
+            f"/registry/{path}",
+            json.dumps(body) if body is not None else None,
+            content_type="application/vnd.schemaregistry.v1+json",
+            headers={"Authorization": header},
+        )
+
+    return call
+
+
+AVRO = '{"type": "record", "name": "PaymentCompleted", "fields": [{"name": "id", "type": "string"}]}'
+
+
+def test_registry_writes_follow_ownership(client, shop):
+    erin, paula, root = (_registry(client, name) for name in ("erin", "paula", "root"))
+    owned, unowned = "pay.completed-value", "nobody.owns-value"
+
+    refused = erin("post", f"subjects/{owned}/versions", {"schema": AVRO})
+    assert refused.status_code == 403 and "team Payments" in refused.json()["message"]
+    assert refused.json()["error_code"] == 40301
+    assert paula("post", f"subjects/{owned}/versions", {"schema": AVRO}).status_code == 200
+    assert erin("post", f"subjects/{unowned}/versions", {"schema": AVRO}).status_code == 200
+    assert paula("post", f"subjects/{unowned}/versions", {"schema": AVRO}).status_code == 403
+
+    assert paula("put", f"config/{owned}", {"compatibility": "FULL"}).status_code == 200
+    assert paula("delete", f"config/{owned}").status_code == 200  # back to the global level: a change
+    assert paula("put", "config", {"compatibility": "NONE"}).status_code == 403
+    assert "admin" in paula("delete", f"subjects/{owned}").json()["message"]
+    assert root("delete", f"subjects/{owned}").status_code == 200

@@ -104,7 +104,8 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture
 def registry(client, make_user) -> Registry:
-    make_user("erin", "editor")
+    # Deletes and global config need admin (governance.ownership); editors' rights are tested on their own.
+    make_user("erin", "admin")
     return Registry(client, basic("erin"))
 
 

@@ -99,7 +99,7 @@ def _fresh_caches():
 @pytest.fixture
 def registry_client(live_server, make_user, settings) -> Iterator[SchemaRegistryClient]:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test logins
-    make_user("producer", "editor", password=PASSWORD)
+    make_user("producer", "admin", password=PASSWORD)  # the tests delete subjects too, which needs admin
     # max.retries 0: a 5xx must fail the test, not be retried into a pass.
     client = SchemaRegistryClient(
         {"url": f"{live_server.url}/registry", "basic.auth.user.info": f"producer:{PASSWORD}", "max.retries": 0}
