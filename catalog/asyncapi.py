@@ -17,6 +17,9 @@ service produces X     an operation ``action: send`` on X's channel (``messages`
                        no ``messages`` means the whole topic)
 service consumes X     an operation ``action: receive``; the service's consumer groups are its Kafka
                        operation binding ``groupId`` (``{"type": "string", "enum": [...]}``)
+what a consumer reads  on a receive operation: ``x-eventscope-reader-version`` (the version of the
+                       message's registry subject its reader schema is) and ``x-eventscope-reads`` (the field
+                       paths it reads, e.g. ``["order_id", "items[].sku"]``); for every relation it declares
 owner team             ``x-eventscope-owner`` (a team slug) on info, channels and messages
 domain                 ``x-eventscope-domain`` (a domain slug)
 data classification    ``x-eventscope-classification`` on messages
@@ -114,6 +117,9 @@ X_TEAMS = "x-eventscope-teams"
 X_DOMAINS = "x-eventscope-domains"
 X_REPOSITORY = "x-eventscope-repository"
 X_CONSUMER_GROUPS = "x-eventscope-consumer-groups"
+X_READER_VERSION = "x-eventscope-reader-version"
+X_READS = "x-eventscope-reads"
+READ_FIELD_MAX = 500  # DeclaredRelation.reads_fields entries (a test keeps them in step)
 
 UNASSIGNED_CHANNEL = "unassigned-event-types"
 
@@ -253,7 +259,14 @@ class RelationSpec:
     direction: str  # PRODUCES or CONSUMES
     event_type: EventTypeRef | None = None
     topic: str | None = None  # TopicSpec.key
+    # What a consumer declares it reads (consumes only); None: the document does not say.
+    reader_version: int | None = None
+    reads_fields: tuple[str, ...] | None = None
     path: str = _path_field()
+
+    @property
+    def reader(self) -> tuple[int | None, tuple[str, ...] | None]:
+        return (self.reader_version, self.reads_fields)
 
 
 @dataclass(frozen=True)
@@ -468,6 +481,12 @@ _PLACED_EXTENSION_SCHEMAS: dict[str, dict[str, Any]] = {
     X_SCHEMA_SUBJECT: {"type": "string", "minLength": 1, "maxLength": SCHEMA_SUBJECT_MAX},
     X_REPOSITORY: _EXTENSION_SCHEMAS[X_SERVICES]["additionalProperties"]["properties"]["repository"],
     X_CONSUMER_GROUPS: _EXTENSION_SCHEMAS[X_SERVICES]["additionalProperties"]["properties"]["consumerGroups"],
+    X_READER_VERSION: {"type": "integer", "minimum": 1, "maximum": 2_147_483_647},
+    X_READS: {
+        "type": "array",
+        "uniqueItems": True,
+        "items": {"type": "string", "minLength": 1, "maxLength": READ_FIELD_MAX},
+    },
 }
 
 
@@ -852,16 +871,18 @@ def _operations(
 ) -> dict[str, Any]:
     # Group relations into one operation per (service, action, channel): whole-topic relations apart from
     # relations that list event types, because an operation without `messages` means the whole channel.
-    whole: dict[tuple[str, str, str], None] = {}
-    listed: dict[tuple[str, str, str], list[EventTypeRef]] = {}
+    # Relations that declare different readers (x-eventscope-reader-version / -reads) go to separate operations.
+    whole: dict[tuple[str, str, str], tuple] = {}
+    listed: dict[tuple[str, str, str], dict[tuple, list[EventTypeRef]]] = {}
     for relation in snapshot.relations:
         action = ACTION_OF_DIRECTION[relation.direction]
         if relation.event_type is not None:
             channel = channel_of_event_type.get(relation.event_type)
             if channel is not None:
-                listed.setdefault((relation.service, action, channel), []).append(relation.event_type)
+                by_reader = listed.setdefault((relation.service, action, channel), {})
+                by_reader.setdefault(relation.reader, []).append(relation.event_type)
         elif relation.topic is not None:
-            whole[(relation.service, action, relation.topic)] = None
+            whole[(relation.service, action, relation.topic)] = relation.reader
     groups = {service.slug: service.consumer_groups for service in snapshot.services}
 
     operations: dict[str, Any] = {}
@@ -869,14 +890,17 @@ def _operations(
         service, action, channel = group
         base = f"{service}.{action}.{channel}"
         if group in whole:
-            operations[base] = _operation(service, action, channel, None, application, groups)
+            operations[base] = _operation(service, action, channel, None, application, groups, whole[group])
         if group in listed:
-            messages = [
-                {"$ref": pointer("channels", channel, "messages", message_keys[ref])}
-                for ref in dict.fromkeys(listed[group])
-            ]
-            key = f"{base}.messages" if group in whole else base
-            operations[key] = _operation(service, action, channel, messages, application, groups)
+            readers = listed[group]
+            for index, (reader, refs) in enumerate(readers.items()):
+                messages = [
+                    {"$ref": pointer("channels", channel, "messages", message_keys[ref])} for ref in dict.fromkeys(refs)
+                ]
+                key = f"{base}.messages" if group in whole else base
+                if index:
+                    key = f"{key}.{index + 1}"
+                operations[key] = _operation(service, action, channel, messages, application, groups, reader)
     return operations
 
 
@@ -887,10 +911,16 @@ def _operation(
     messages: list[dict[str, str]] | None,
     application: ServiceSpec | None,
     groups: dict[str, tuple[str, ...]],
+    reader: tuple[int | None, tuple[str, ...] | None] = (None, None),
 ) -> dict[str, Any]:
     operation: dict[str, Any] = {"action": action, "channel": {"$ref": pointer("channels", channel)}}
     if messages is not None:
         operation["messages"] = messages
+    reader_version, reads_fields = reader
+    if action == "receive" and reader_version is not None:
+        operation[X_READER_VERSION] = reader_version
+    if action == "receive" and reads_fields:
+        operation[X_READS] = list(reads_fields)
     if action == "receive" and groups.get(service):
         # The standard place for a consumer's group: tools that read Kafka bindings understand it.
         operation["bindings"] = {
@@ -1207,6 +1237,12 @@ class _Parser:
                 continue
             channel = parts[1]
             direction = DIRECTION_OF_ACTION[operation["action"]]
+            reader_version = operation.get(X_READER_VERSION)
+            reads_fields = tuple(operation[X_READS]) if X_READS in operation else None
+            if direction != CONSUMES and (reader_version is not None or reads_fields is not None):
+                name = X_READER_VERSION if reader_version is not None else X_READS
+                self.problem(f"{path}/{name}", "only a receive operation declares what its service reads")
+            reader = {"reader_version": reader_version, "reads_fields": reads_fields}
             messages = operation.get("messages")
             if messages:
                 on_channel = set(channel_messages.get(channel, {}).values())
@@ -1220,11 +1256,13 @@ class _Parser:
                         continue
                     event_type = self.event_types[final].ref
                     relations.setdefault(
-                        (service, direction, event_type, None), RelationSpec(service, direction, event_type, None, path)
+                        (service, direction, event_type, None),
+                        RelationSpec(service, direction, event_type, None, **reader, path=path),
                     )
             elif topics[channel].name is not None:
                 relations.setdefault(
-                    (service, direction, None, channel), RelationSpec(service, direction, None, channel, path)
+                    (service, direction, None, channel),
+                    RelationSpec(service, direction, None, channel, **reader, path=path),
                 )
             if direction == CONSUMES:
                 groups[service].extend(self.group_ids(operation, path))

@@ -21,6 +21,7 @@ __all__ = [
     "DomainForm",
     "EventTypeForm",
     "RelationForm",
+    "RelationReaderForm",
     "ServiceForm",
     "TeamForm",
     "TopicDocumentationForm",
@@ -185,12 +186,50 @@ class EventTypeForm(forms.Form):
     )
 
 
+class ReadFieldsField(forms.CharField):
+    """The field paths a consumer reads, one per line (commas work too); cleans to a list."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 20_000)
+        kwargs.setdefault("label", "Fields it reads")
+        kwargs.setdefault(
+            "help_text",
+            "Consumes only: one field path per line, e.g. order_id or items[].sku. Impact analysis checks a "
+            "schema change against them; leave empty when unknown.",
+        )
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 5, "class": "code-input", "spellcheck": "false"}))
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return "\n".join(str(path) for path in value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:
+        text = super().to_python(value)
+        return [path.strip() for line in text.splitlines() for path in line.split(",") if path.strip()]
+
+
+def _reader_version_field() -> forms.IntegerField:
+    return forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2_147_483_647,
+        label="Reader schema version",
+        help_text="Consumes only: the version of the registry subject (the event type's subject, else "
+        "<topic>-value) whose schema this consumer reads with.",
+    )
+
+
 class RelationForm(forms.Form):
     direction = forms.ChoiceField(choices=DeclaredRelation.Direction.choices, widget=forms.RadioSelect)
     event_type = forms.ModelChoiceField(
         EventType.objects.order_by("name", "version"), required=False, empty_label="— pick an event type —"
     )
     topic = TopicField(help_text="…or a topic: its name, or cluster/name when it exists on more than one cluster.")
+    reader_schema_version = _reader_version_field()
+    reads_fields = ReadFieldsField()
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -201,6 +240,13 @@ class RelationForm(forms.Form):
         ):
             raise ValidationError("Pick an event type or name a topic (one of the two).")
         return cleaned
+
+
+class RelationReaderForm(forms.Form):
+    """What a consumer declares it reads, on its own (the relation's other fields do not change)."""
+
+    reader_schema_version = _reader_version_field()
+    reads_fields = ReadFieldsField()
 
 
 class TopicDocumentationForm(forms.Form):
@@ -231,6 +277,8 @@ def initial_for(obj: Any) -> dict[str, Any]:
         }
     if isinstance(obj, ConsumerGroup):
         return {"service": obj.service_id, "description": obj.description}
+    if isinstance(obj, DeclaredRelation):
+        return {"reader_schema_version": obj.reader_schema_version, "reads_fields": list(obj.reads_fields or [])}
     if isinstance(obj, Domain):
         return {"name": obj.name, "description": obj.description}
     if isinstance(obj, Team):

@@ -27,6 +27,7 @@ urlpatterns = [
     path("services/<slug:slug>/edit/", views.service_edit, name="service-edit"),
     path("services/<slug:slug>/relations/new/", views.relation_create, name="service-relation-create"),
     path("relations/<int:pk>/delete/", views.relation_delete, name="relation-delete"),
+    path("relations/<int:pk>/reader/", views.relation_edit_reader, name="relation-edit-reader"),
     path("teams/", views.TeamListView.as_view(), name="team-list"),
     path("teams/new/", views.team_create, name="team-create"),
     path("teams/<slug:slug>/", views.team_detail, name="team-detail"),

@@ -163,6 +163,19 @@ CORRELATION: dict[Convention, tuple[str, str]] = {
     ),
 }
 
+# What some consumers declare they read, for impact analysis (lineage.impact): (service, event type) ->
+# (the version of the event type's subject its reader schema is, or None when it reads with the writer's
+# schema as Confluent's deserializers do without a reader schema; the field paths it reads). The rest declare
+# nothing, so the demo shows every verdict: removing `warehouse` from PaymentCompleted breaks shipping (its
+# reader schema v1 needs the field, and it reads it), leaves analytics safe (it reads only the money with the
+# writer's schema), and leaves notifications (downstream of shipping) unknown.
+READER_DECLARATIONS: dict[tuple[str, str], tuple[int | None, tuple[str, ...]]] = {
+    ("inventory", "OrderPlaced"): (1, ("order_id", "customer_id", "items[].sku", "items[].quantity")),
+    ("payments", "StockReserved"): (1, ("order_id", "customer_id", "amount", "currency", "reservation_id")),
+    ("shipping", "PaymentCompleted"): (1, ("order_id", "customer_id", "warehouse", "ship_to_country")),
+    ("analytics", "PaymentCompleted"): (None, ("order_id", "amount", "currency", "method", "occurred_at")),
+}
+
 EXAMPLE_SEED = 42
 EXAMPLE_MOMENT = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -306,7 +319,9 @@ def _relations(topic_prefix: str) -> tuple[RelationSpec, ...]:
     for name, spec in SERVICES.items():
         for direction, suffixes in ((CONSUMES, spec.inputs), (PRODUCES, spec.outputs)):
             relations.extend(
-                RelationSpec(service=name, direction=direction, event_type=(event_type, 1))
+                RelationSpec(service=name, direction=direction, event_type=(event_type, 1), **_reader(name, event_type))
+                if direction == CONSUMES
+                else RelationSpec(service=name, direction=direction, event_type=(event_type, 1))
                 for suffix in suffixes
                 for event_type in _event_types_on(suffix)
             )
@@ -314,6 +329,14 @@ def _relations(topic_prefix: str) -> tuple[RelationSpec, ...]:
             # Dead letters are whatever failed, of any type: the relation is to the topic, not to an event type.
             relations.append(RelationSpec(service=name, direction=PRODUCES, topic=topic_prefix + DEAD_LETTER))
     return tuple(relations)
+
+
+def _reader(service: str, event_type: str) -> dict[str, Any]:
+    declared = READER_DECLARATIONS.get((service, event_type))
+    if declared is None:
+        return {}
+    version, fields = declared
+    return {"reader_version": version, "reads_fields": fields} if version is not None else {"reads_fields": fields}
 
 
 def _event_type_spec(name: str, example: Mapping[str, Any], topic_prefix: str) -> EventTypeSpec:

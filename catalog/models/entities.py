@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+
+# Limits of a consumer's declared read fields (DeclaredRelation.reads_fields).
+READ_FIELD_MAX = 500
+READ_FIELDS_MAX = 500
 
 
 class Tag(models.Model):
@@ -138,6 +143,19 @@ class DeclaredRelation(models.Model):
         "catalog.Topic", null=True, blank=True, on_delete=models.CASCADE, related_name="relations"
     )
     source = models.CharField(max_length=20, default="manual", help_text="manual, asyncapi, seed or api")
+    # What a consumer declares it reads, for impact analysis (lineage.impact): the version of the target's
+    # registry subject its reader schema is (the event type's schema_subject, else "<topic>-value"), and the
+    # field paths it uses ("amount", "items[].sku"). Both only mean something on a consumes relation.
+    reader_schema_version = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Consumes only: the version of the subject whose schema this consumer reads with.",
+    )
+    reads_fields = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Consumes only: the field paths this consumer reads, e.g. ["order_id", "amount", "items[].sku"].',
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -162,3 +180,31 @@ class DeclaredRelation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service} {self.direction} {self.event_type or self.topic}"
+
+    def clean(self) -> None:
+        super().clean()
+        errors: dict[str, str] = {}
+        fields = self.reads_fields
+        if fields is None:
+            self.reads_fields = fields = []
+        if not isinstance(fields, list) or not all(
+            isinstance(path, str) and path.strip() and len(path) <= READ_FIELD_MAX for path in fields
+        ):
+            errors["reads_fields"] = (
+                f"A list of field paths (non-empty strings of at most {READ_FIELD_MAX} characters)."
+            )
+        elif len(fields) > READ_FIELDS_MAX:
+            errors["reads_fields"] = f"At most {READ_FIELDS_MAX} field paths."
+        elif len(set(fields)) != len(fields):
+            errors["reads_fields"] = "Each field path once."
+        if self.direction == self.Direction.PRODUCES and (self.reader_schema_version is not None or fields):
+            errors.setdefault(
+                "reader_schema_version" if self.reader_schema_version is not None else "reads_fields",
+                "Only a consumes relation declares a reader schema version and the fields it reads.",
+            )
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def declares_reader(self) -> bool:
+        return self.reader_schema_version is not None or bool(self.reads_fields)

@@ -37,6 +37,8 @@ from catalog.asyncapi import (
     X_CLASSIFICATION,
     X_DOMAIN,
     X_OWNER,
+    X_READER_VERSION,
+    X_READS,
     X_REPOSITORY,
     X_SCHEMA_SUBJECT,
     AsyncAPIDocumentError,
@@ -247,6 +249,8 @@ def _relation_spec(relation: DeclaredRelation, topic_keys: dict[int, str]) -> Re
         direction=relation.direction,
         event_type=(relation.event_type.name, relation.event_type.version) if relation.event_type else None,
         topic=topic_keys.get(relation.topic_id) if relation.topic_id else None,
+        reader_version=relation.reader_schema_version,
+        reads_fields=tuple(relation.reads_fields) if relation.reads_fields else None,
     )
 
 
@@ -559,8 +563,22 @@ class _Importer:
                 continue  # its service or target was refused, which is a problem already, or is not a topic
             key = (service.pk, spec.direction, *((target.pk, None) if spec.event_type else (None, target.pk)))
             wanted[key] = spec
+            # What a consumer reads (x-eventscope-reader-version / x-eventscope-reads): stated values only.
+            reader = _stated(reader_schema_version=spec.reader_version, reads_fields=spec.reads_fields)
+            if "reads_fields" in reader:
+                reader["reads_fields"] = list(reader["reads_fields"])
             if key in existing:
-                self.result.unchanged["relations"] += 1
+                relation = existing[key]
+                changes = {name: value for name, value in reader.items() if getattr(relation, name) != value}
+                if not changes:
+                    self.result.unchanged["relations"] += 1
+                    continue
+                try:
+                    documentation.relation_update_reader(relation=relation, **changes)
+                except ValidationError as exc:
+                    self.problems.extend(_problems(exc, spec.path, _READER_FIELDS))
+                else:
+                    self.result.updated["relations"] += 1
                 continue
             try:
                 documentation.relation_create(
@@ -569,9 +587,10 @@ class _Importer:
                     event_type=target if spec.event_type else None,
                     topic=None if spec.event_type else target,
                     source=self.source,
+                    **reader,
                 )
             except ValidationError as exc:
-                self.problems.extend(_problems(exc, spec.path, {}))
+                self.problems.extend(_problems(exc, spec.path, _READER_FIELDS))
             else:
                 self.result.created["relations"] += 1
         # The document speaks for its services' relations from this source: those it no longer declares go.
@@ -623,6 +642,7 @@ _SERVICE_INFO_FIELDS = {
     "domain": X_DOMAIN,
 }
 _CHANNEL_FIELDS = {"owner_team": X_OWNER, "domain": X_DOMAIN}
+_READER_FIELDS = {"reader_schema_version": X_READER_VERSION, "reads_fields": X_READS}
 _MESSAGE_FIELDS = {
     "business_meaning": "description",
     "schema_subject": X_SCHEMA_SUBJECT,

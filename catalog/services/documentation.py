@@ -44,6 +44,7 @@ __all__ = [
     "event_type_update",
     "relation_create",
     "relation_delete",
+    "relation_update_reader",
     "service_create",
     "service_update",
     "tags_ensure",
@@ -382,11 +383,24 @@ def relation_create(
     event_type: EventType | None = None,
     topic: Topic | None = None,
     source: str = "manual",
+    reader_schema_version: int | None = None,
+    reads_fields: list[str] | None = None,
 ) -> DeclaredRelation:
-    """Declare that a service produces or consumes an event type or a topic (exactly one of the two)."""
+    """Declare that a service produces or consumes an event type or a topic (exactly one of the two).
+
+    A consumer may also declare its reader: the subject version it reads with and the fields it reads.
+    """
     if (event_type is None) == (topic is None):
         raise ValidationError("A relation names either an event type or a topic, not both and not neither.")
-    relation = DeclaredRelation(service=service, direction=direction, event_type=event_type, topic=topic, source=source)
+    relation = DeclaredRelation(
+        service=service,
+        direction=direction,
+        event_type=event_type,
+        topic=topic,
+        source=source,
+        reader_schema_version=reader_schema_version,
+        reads_fields=_read_field_list(reads_fields),
+    )
     # The model's unique constraints would say "Constraint ... is violated"; say it in the domain's words.
     if DeclaredRelation.objects.filter(
         service=service, direction=direction, event_type=event_type, topic=topic
@@ -395,6 +409,28 @@ def relation_create(
         raise ValidationError(f"{service} already declares that it {direction} {target}.", code="duplicate")
     _save(relation)
     return relation
+
+
+@transaction.atomic
+def relation_update_reader(
+    *, relation: DeclaredRelation, reader_schema_version: Any = UNSET, reads_fields: Any = UNSET
+) -> DeclaredRelation:
+    """Change what a consumer declares it reads: its reader schema version and/or its read fields."""
+    if reader_schema_version is not UNSET:
+        relation.reader_schema_version = reader_schema_version
+    if reads_fields is not UNSET:
+        relation.reads_fields = _read_field_list(reads_fields)
+    _save(relation)
+    return relation
+
+
+def _read_field_list(paths: Any) -> Any:
+    """Field paths stripped, blanks and repeats dropped, order kept; anything not a list is left for clean()."""
+    if paths is None:
+        return []
+    if not isinstance(paths, list | tuple) or not all(isinstance(path, str) for path in paths):
+        return paths
+    return list(dict.fromkeys(path.strip() for path in paths if path.strip()))
 
 
 @transaction.atomic

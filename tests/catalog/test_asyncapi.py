@@ -139,7 +139,10 @@ def test_parse_reads_what_the_catalog_needs():
     assert (placed.classification, placed.owner, placed.topic) == ("pii", "checkout", "shop.orders.placed")
     assert placed.schema_subject == "shop.orders.placed-value"
     assert placed.correlation_location == "$message.payload#/correlation_id"
-    assert RelationSpec("inventory", "consumes", ("OrderPlaced", 1)) in snapshot.relations
+    assert RelationSpec("notifications", "consumes", ("StockRejected", 1)) in snapshot.relations
+    # What a consumer reads (x-eventscope-reader-version / x-eventscope-reads) travels with its relation.
+    reader = ("order_id", "customer_id", "items[].sku", "items[].quantity")
+    assert RelationSpec("inventory", "consumes", ("OrderPlaced", 1), None, 1, reader) in snapshot.relations
     assert RelationSpec("inventory", "produces", topic="shop.deadletter") in snapshot.relations
 
 
