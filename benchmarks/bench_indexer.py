@@ -11,10 +11,13 @@ Then, in the same run:
 - the same again with PARTITIONS indexer copies at once (`copy=(i, n)`, one partition each): how the
   indexer scales out, which is how it is meant to go faster (records / first start to last end);
 - the baseline: a bare confluent_kafka Consumer reading the same partitions from the start,
-  consume(5000) in a loop, touching each message's value, until it has every record.
+  consume(BATCH_SIZE) in a loop (env BENCH_INDEXER_BATCH, default 20,000, the indexer's batch size
+  too), touching each message's value, until it has every record.
 
 The ratio is indexer records/s / raw records/s (the goal: at least 0.5, and at least 50,000
-events/s). The topic is deleted after.
+events/s). CPU seconds per event of both (the process's, all threads) are reported too, with the
+load average at the start: on a shared machine the wall time mostly says how long each waited for a
+CPU. The topic is deleted after.
 
     python -m benchmarks.bench_indexer     # prints the result as JSON
 """
@@ -36,7 +39,7 @@ from django.conf import settings  # lazy: configured by the runner, or by _setup
 
 EVENTS = int(os.environ.get("BENCH_INDEXER_EVENTS", "1000000"))
 PARTITIONS = 3
-BATCH_SIZE = int(os.environ.get("BENCH_INDEXER_BATCH", "5000"))
+BATCH_SIZE = int(os.environ.get("BENCH_INDEXER_BATCH", "20000"))
 MANAGE = Path(__file__).resolve().parent.parent / "manage.py"
 
 # Run inside the subprocess by `manage.py shell -c`: index the topic once, print the timing as JSON.
@@ -47,11 +50,13 @@ from monitoring.indexer import TraceIndexer
 cluster = cluster_ensure_default()
 indexer = TraceIndexer(cluster, include=[{topic!r}], batch_size={batch_size}, copy={copy!r})
 started = time.time()
+cpu = time.process_time()
 progress = indexer.run_until_caught_up()
 ended = time.time()
+cpu = time.process_time() - cpu
 indexer.close()
 from monitoring.models import TraceEvent
-print(json.dumps({{"started": started, "ended": ended, "indexed": progress.records_indexed,
+print(json.dumps({{"started": started, "ended": ended, "cpu_s": cpu, "indexed": progress.records_indexed,
                   "skipped": progress.records_skipped, "rows": TraceEvent.objects.count()}}))
 """
 
@@ -60,6 +65,7 @@ def run() -> dict[str, Any]:
     from eventscope.kafka import ClusterConnection, EventProducer, KafkaAdmin
 
     bootstrap = settings.KAFKA_BOOTSTRAP_SERVERS
+    load_at_start = round(os.getloadavg()[0], 2)
     topic = f"bench-indexer-{uuid.uuid4().hex[:8]}"
     connection = ClusterConnection(bootstrap_servers=bootstrap, timeout_s=30)
     admin = KafkaAdmin(connection)
@@ -75,7 +81,7 @@ def run() -> dict[str, Any]:
                 )
         produce_s = time.perf_counter() - started
 
-        raw_s = _raw_consume_s(bootstrap, topic)
+        raw_s, raw_cpu_s = _raw_consume_s(bootstrap, topic)
         with tempfile.TemporaryDirectory(prefix="bench-indexer-") as directory:
             results = {"sqlite": _index_in_subprocess(topic, f"sqlite:///{directory}/one.sqlite3")}
             results[f"sqlite, {PARTITIONS} copies"] = _index_in_subprocess(
@@ -89,6 +95,7 @@ def run() -> dict[str, Any]:
 
     raw_rate = EVENTS / raw_s
     sqlite_rate = EVENTS / results["sqlite"]["elapsed_s"]
+    postgres_rate = EVENTS / results["postgresql"]["elapsed_s"] if "postgresql" in results else None
     detail = {
         name: {
             **result,
@@ -102,19 +109,30 @@ def run() -> dict[str, Any]:
         "baseline": {"label": "raw confluent-kafka consume loop", "value": round(raw_rate), "unit": "events/s"},
         "ratio": round(sqlite_rate / raw_rate, 3),
         "ratio_note": "indexer events/s / raw consume events/s (goal >= 0.5 and >= 50,000 events/s)",
+        "postgresql_events_per_s": round(postgres_rate) if postgres_rate else None,
+        "postgresql_ratio": round(postgres_rate / raw_rate, 3) if postgres_rate else None,
+        # The machine is shared (the broker runs on it too): its load says how comparable runs are.
+        "load_average_1m_at_start": load_at_start,
+        "cpus": os.cpu_count(),
         "events": EVENTS,
         "produce_s": round(produce_s, 2),
         "raw_consume_s": round(raw_s, 2),
+        # On a busy machine wall time mostly measures the wait for a CPU: CPU per record compares
+        # the work itself (the indexer's excludes the database server's on PostgreSQL).
+        "raw_cpu_us_per_event": round(raw_cpu_s / EVENTS * 1e6, 2),
+        "indexer_cpu_us_per_event": {name: round(r["cpu_s"] / EVENTS * 1e6, 2) for name, r in results.items()},
         "indexer": detail,
     }
 
 
-def _raw_consume_s(bootstrap: str, topic: str) -> float:
+def _raw_consume_s(bootstrap: str, topic: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process, librdkafka's threads included) of the raw loop."""
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": f"bench-raw-{uuid.uuid4().hex}", "enable.auto.commit": False}
     )
     try:
         started = time.perf_counter()
+        cpu = time.process_time()
         consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
         seen = 0
         size = 0
@@ -123,7 +141,7 @@ def _raw_consume_s(bootstrap: str, topic: str) -> float:
                 if message.error() is None:
                     seen += 1
                     size += len(message.value())
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
     finally:
         consumer.close()
 
@@ -157,6 +175,8 @@ def _index_in_subprocess(topic: str, database_url: str, *, copies: int = 1) -> d
     return {
         "copies": copies,
         "elapsed_s": max(r["ended"] for r in reports) - min(r["started"] for r in reports),
+        # CPU of the indexer processes (all their threads; not the database server's)
+        "cpu_s": round(sum(r["cpu_s"] for r in reports), 2),
         "indexed": sum(r["indexed"] for r in reports),
         "skipped": sum(r["skipped"] for r in reports),
         "rows": rows,

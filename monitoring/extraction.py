@@ -1,9 +1,11 @@
 """Correlation-ID extraction: what one Kafka record says about the chain it belongs to (pure, no ORM, no I/O).
 
-The indexer calls `extract()` for every record it consumes, so this module is plain functions over
-plain data (`eventscope.kafka.types.Record` in, a frozen `Extracted` out), fast on the common paths,
-and it never raises: a record it cannot read comes back with an empty correlation id and a
-`skip_reason` the indexer counts.
+The indexer calls `extract_fields()` for every record it consumes (`extract()` takes a
+`eventscope.kafka.types.Record`), so this module is plain functions over plain data (a record's
+fields in, an `Extracted` named tuple out), fast on the common paths, and it never raises: a record
+it cannot read comes back with an empty correlation id and a `skip_reason` the indexer counts. The
+commonest record, a bare JSON object without headers whose id sits at a payload path, takes a fast
+path that gives exactly what the general one would (a property test holds them to it).
 
 The correlation id is looked for by these rules, in this order; the first that yields one wins:
 
@@ -46,7 +48,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from eventscope.kafka.types import Record
 
@@ -62,6 +64,7 @@ __all__ = [
     "PayloadDecoder",
     "SkipReason",
     "extract",
+    "extract_fields",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -208,9 +211,12 @@ class ExtractionRules:
         )
 
 
-@dataclass(frozen=True)
-class Extracted:
-    """What the index keeps of one record. Strings are "" when unknown."""
+class Extracted(NamedTuple):
+    """What the index keeps of one record. Strings are "" when unknown.
+
+    A named tuple rather than a frozen dataclass: one is built per indexed record, and a frozen
+    dataclass's __init__ costs about as much as the rest of the fast path.
+    """
 
     correlation_id: str | None
     source: str  # which rule found it: "header:<name>", "traceparent", "b3", "uber-trace-id", "cloudevents",
@@ -232,8 +238,25 @@ class Extracted:
 # ---------------------------------------------------------------------------------------------
 def extract(record: Record, rules: ExtractionRules, *, decode_framed: PayloadDecoder | None = None) -> Extracted:
     """Everything the index keeps of `record`; never raises (an unreadable record gets a skip_reason)."""
+    return extract_fields(record.topic, record.key, record.value, record.headers, rules, decode_framed)
+
+
+def extract_fields(
+    topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Iterable[tuple[str, Any]] | None,
+    rules: ExtractionRules,
+    decode_framed: PayloadDecoder | None = None,
+) -> Extracted:
+    """`extract` over a record's fields (as `EventConsumer.poll_raw` gives them), without building a Record."""
     try:
-        return _extract(record, rules, decode_framed)
+        if not headers and value and value[:1] == b"{":
+            # The common case of a bare JSON object: no header rules, no CloudEvents headers.
+            found = _extract_plain_json(rules._for_topic(topic), value, rules.excerpt_bytes)
+            if found is not None:
+                return found
+        return _extract(topic, key, value, headers or (), rules, decode_framed)
     except Exception as exc:  # a bug here must not stop the indexer; the reason is counted and visible
         return Extracted(
             correlation_id=None,
@@ -251,14 +274,65 @@ def extract(record: Record, rules: ExtractionRules, *, decode_framed: PayloadDec
         )
 
 
-def _extract(record: Record, rules: ExtractionRules, decode_framed: PayloadDecoder | None) -> Extracted:
-    topic_rules = rules._for_topic(record.topic)
+def _extract_plain_json(topic_rules: _TopicRules, value: bytes, limit: int) -> Extracted | None:
+    """The general path's answer for a record without headers whose value is a JSON object, found
+    by a payload path; None (take the general path) for anything else, e.g. a structured CloudEvent."""
+    try:
+        text = value.decode("utf-8")
+        body = _decode_json(text)
+    except (ValueError, RecursionError):
+        return None
+    if type(body) is not dict or ("specversion" in body and "id" in body and "type" in body):
+        return None
+    for path, parts in topic_rules.paths:
+        found = body.get(path) if len(parts) == 1 else _lookup(body, parts)
+        if found is None or found.__class__ is bool or not isinstance(found, str | int):
+            continue
+        correlation_id = str(found).strip()
+        if correlation_id and len(correlation_id) <= MAX_ID_CHARS:
+            break
+    else:
+        return None  # no id (or only a too long one): the general path finds the reason
+    if "\x00" in correlation_id:
+        correlation_id = correlation_id.replace("\x00", "\ufffd")
+    if len(value) <= limit:
+        excerpt = text.replace("\x00", "\ufffd") if "\x00" in text else text
+    else:
+        excerpt = _excerpt_bytes(value, limit)
+    event_id = _body_text(body, "event_id", "eventId")
+    causation_id = _body_text(body, "causation_id", "causationId", "causationid")
+    event_type = _body_text(body, "event_type", "eventType", "type")
+    return Extracted(
+        correlation_id,
+        f"payload:{path}",
+        _cut(event_id, MAX_ID_CHARS) if event_id else "",
+        _cut(causation_id, MAX_ID_CHARS) if causation_id else "",
+        _cut(event_type, _MAX_TYPE_CHARS) if event_type else "",
+        "",
+        "json",
+        excerpt,
+        topic_rules.is_dead_letter,
+        "",
+        {},
+        "",
+    )
+
+
+def _extract(
+    topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Iterable[tuple[str, Any]],
+    rules: ExtractionRules,
+    decode_framed: PayloadDecoder | None,
+) -> Extracted:
+    topic_rules = rules._for_topic(topic)
 
     # Headers: printable values by their own name, and the same values by lowercased name for lookups.
     # Kafka allows repeated names; the last one wins, as in Record.header() and most clients.
     printable: dict[str, str] = {}
     by_name: dict[str, str] = {}
-    for name, raw in record.headers:
+    for name, raw in headers:
         if raw is None:
             text = ""
         elif isinstance(raw, bytes):
@@ -273,16 +347,16 @@ def _extract(record: Record, rules: ExtractionRules, decode_framed: PayloadDecod
         by_name[name.lower()] = text
         printable[name] = text if len(text) <= MAX_HEADER_CHARS else text[: MAX_HEADER_CHARS - 1] + _ELLIPSIS
 
-    payload = _read_payload(record.value, by_name, rules.excerpt_bytes, decode_framed)
+    payload = _read_payload(value, by_name, rules.excerpt_bytes, decode_framed)
     body = payload.body
     cloudevent = body is not None and _is_structured_cloudevent(body, by_name)
 
-    correlation_id, source, problem = _find_correlation_id(record, rules, topic_rules, by_name, payload, cloudevent)
+    correlation_id, source, problem = _find_correlation_id(key, rules, topic_rules, by_name, payload, cloudevent)
 
     if correlation_id is None:
         if problem:
             skip_reason = problem
-        elif not record.value and not record.headers and not record.key:
+        elif not value and not by_name and not printable and not key:
             skip_reason = SkipReason.EMPTY_RECORD
         else:
             skip_reason = SkipReason.NO_CORRELATION_ID
@@ -340,7 +414,7 @@ def _extract(record: Record, rules: ExtractionRules, decode_framed: PayloadDecod
 
 
 def _find_correlation_id(
-    record: Record,
+    record_key: bytes | None,
     rules: ExtractionRules,
     topic_rules: _TopicRules,
     by_name: dict[str, str],
@@ -400,9 +474,9 @@ def _find_correlation_id(
     elif payload.problem:
         problem = problem or payload.problem
 
-    if topic_rules.key_is_correlation and record.key:
+    if topic_rules.key_is_correlation and record_key:
         try:
-            key = record.key.decode("utf-8")
+            key = record_key.decode("utf-8")
         except UnicodeDecodeError:
             key = ""
         if (value := candidate(key)) is not None:
@@ -503,8 +577,7 @@ def _jaeger_trace_id(value: str) -> str | None:
 # ---------------------------------------------------------------------------------------------
 # Payloads
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class _Payload:
+class _Payload(NamedTuple):  # built per record: a named tuple is far cheaper than a frozen dataclass
     encoding: str
     excerpt: str
     body: dict | None  # a JSON object or a decoded framed payload; None when there is none

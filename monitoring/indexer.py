@@ -24,9 +24,10 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, close_old_connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
 from catalog.models import Cluster
@@ -41,7 +42,9 @@ from eventscope.kafka import (
 from monitoring.decoding import registry_decoder
 from monitoring.indexing import (
     BatchResult,
-    index_batch,
+    PreparedBatch,
+    batch_prepare,
+    batch_write,
     indexer_offsets,
     indexer_offsets_ensure,
     rules_for_cluster,
@@ -55,6 +58,11 @@ logger = logging.getLogger(__name__)
 LIVENESS_S = 30.0  # a copy whose heartbeat is older is considered gone
 STALE_STATUS = dt.timedelta(days=1)  # status rows of copies gone this long are removed
 MAX_BACKOFF_S = 30.0
+
+
+def _use_connection(shared) -> None:
+    """Writer thread initializer: use the indexer thread's database connection."""
+    connections[DEFAULT_DB_ALIAS] = shared
 
 
 def consumer_group_name(cluster: Cluster) -> str:
@@ -105,7 +113,7 @@ class TraceIndexer:
         self,
         cluster: Cluster,
         *,
-        batch_size: int = 5000,
+        batch_size: int = 20_000,
         batch_wait_s: float = 0.2,
         resolve_interval_s: float = 30.0,
         heartbeat_interval_s: float = 2.0,
@@ -140,11 +148,20 @@ class TraceIndexer:
         self._solo = False  # catching up (--once) reads every partition, whatever other copies do
         self._copies: list[str] | None = None
         self._partitions_by_topic: dict[str, int] = {}
+        self._prepared: PreparedBatch | None = None  # polled and extracted, to be written by the next step
+        self._writer: ThreadPoolExecutor | None = None
+        self._shared_connection = None
 
     # -----------------------------------------------------------------------------------------
     # Lifecycle
     # -----------------------------------------------------------------------------------------
     def close(self, *, deregister: bool = True) -> None:
+        self._prepared = None  # polled, not written: the next run reads it again from the stored offsets
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+            self._shared_connection.dec_thread_sharing()
+            self._shared_connection = None
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
@@ -305,17 +322,60 @@ class TraceIndexer:
     # -----------------------------------------------------------------------------------------
     # Loops
     # -----------------------------------------------------------------------------------------
+    def _poll_prepared(self) -> PreparedBatch:
+        records = self.consumer.poll_raw(max_records=self.batch_size, timeout_s=self.batch_wait_s)
+        return batch_prepare(cluster=self.cluster, records=records, rules=self.rules, decoder=self.decoder)
+
+    def _writer_pool(self) -> ThreadPoolExecutor:
+        if self._writer is None:
+            # The writer thread uses this thread's database connection (Django's are per thread):
+            # the two never use it at once, as step() waits for each write before touching the
+            # database again, and the tests' transaction stays visible to both.
+            shared = connections[DEFAULT_DB_ALIAS]
+            shared.inc_thread_sharing()
+            self._shared_connection = shared
+            self._writer = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="trace-writer", initializer=_use_connection, initargs=(shared,)
+            )
+        return self._writer
+
     def step(self) -> BatchResult:
-        """Poll one batch and index it. Raises KafkaGatewayError or DatabaseError for the caller's retry."""
-        self._maintain()
-        records = self.consumer.poll_batch(max_records=self.batch_size, timeout_s=self.batch_wait_s)
+        """Write one batch while polling and extracting the next. Raises KafkaGatewayError or DatabaseError.
+
+        Pipelined: the batch polled in the previous step is written (one transaction, in a writer
+        thread) while this thread consumes and extracts the next one; sqlite3 and psycopg release
+        the GIL while the database works. At most one write is in flight and each step waits for
+        it, so batches commit in order, and a batch is never written after a failed one: a failure
+        drops the batch polled meanwhile and the next step re-reads from the stored offsets. A
+        batch polled but not yet written when the indexer stops is simply read again next time.
+        """
+        self._maintain()  # no write is in flight here: the database is this thread's
+        prepared = self._prepared if self._prepared is not None else self._poll_prepared()
+        self._prepared = None
+        if not prepared.records:
+            self._prepared = self._poll_prepared()
+            result = BatchResult()
+            self._count(result)
+            return result
+        write = self._writer_pool().submit(batch_write, cluster=self.cluster, prepared=prepared)
         try:
-            result = index_batch(cluster=self.cluster, records=records, rules=self.rules, decoder=self.decoder)
+            upcoming = self._poll_prepared()
+        except BaseException:
+            self._needs_assign = True
+            error = write.exception()  # wait: the database is free again only after the write
+            if error is None:
+                self._count(write.result())
+            else:
+                logger.warning("indexer %s: write failed while polling failed too: %s", self.instance, error)
+            raise
+        try:
+            result = write.result()
         except BaseException:
             # The transaction rolled back: the consumer's position is past records that were not
             # written, so the next step starts again from the stored offsets.
             self._needs_assign = True
             raise
+        self._prepared = upcoming
         self._count(result)
         return result
 
@@ -337,9 +397,18 @@ class TraceIndexer:
         return result
 
     def run_until_caught_up(
-        self, *, idle_s: float = 3.0, max_s: float | None = None, unreachable_s: float = 60.0
+        self,
+        *,
+        idle_s: float = 3.0,
+        max_s: float | None = None,
+        unreachable_s: float = 60.0,
+        first_records_s: float = 30.0,
     ) -> IndexerProgress:
         """Index until every partition's stored offset reaches the log end seen at start (or until idle).
+
+        Idle: no record for `idle_s` (the end of a log can be a transaction marker no consumer ever
+        receives); before the first record, `first_records_s`, as a busy broker can take seconds to
+        answer a new consumer's first fetch.
 
         A catch-up reads every partition (or its fixed `copy` share), also those of other live copies:
         a copy killed a moment ago still looks alive, and the offset fence keeps overlap harmless.
@@ -348,6 +417,7 @@ class TraceIndexer:
         deadline = None if max_s is None else time.monotonic() + max_s
         target: dict[TopicPartition, int] | None = None
         idle_since = time.monotonic()
+        idle_limit = max(idle_s, first_records_s)
         while deadline is None or time.monotonic() < deadline:
             if target is None:
                 try:
@@ -367,7 +437,8 @@ class TraceIndexer:
             result = self.step_safely()
             if result is not None and result.records:
                 idle_since = time.monotonic()
-            elif time.monotonic() - idle_since > idle_s:
+                idle_limit = idle_s
+            elif time.monotonic() - idle_since > idle_limit:
                 break
         self._heartbeat()
         return self.progress

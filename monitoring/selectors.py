@@ -18,7 +18,15 @@ from django.utils import timezone
 from catalog.models import DeclaredRelation, EventType, Service, Topic
 from eventscope.search_providers import SearchHit, SearchProvider
 
-from .flows import DEFAULT_STUCK_AFTER, FlowStats, ReasonCount, aggregate_flows, group_reasons
+from .flows import (
+    DEFAULT_STUCK_AFTER,
+    FlowStats,
+    LatencyOverview,
+    ReasonCount,
+    aggregate_flows,
+    group_reasons,
+    latency_overview,
+)
 from .models import TraceEvent, TracingSettings
 from .traces import (
     DEFAULT_DEAD_LETTER_PATTERNS,
@@ -26,20 +34,26 @@ from .traces import (
     Trace,
     TraceEventData,
     build_trace,
+    catalog_event_type,
     dead_letter_reason,
     glob_to_regex,
 )
 
 __all__ = [
+    "LATENCY_WINDOWS",
     "TRACE_SEARCH_PROVIDER",
     "CatalogLinks",
     "DeadLetterOverview",
+    "EventTypeNames",
     "TraceMatch",
     "catalog_links",
     "dead_letter_patterns",
     "dead_letters_overview",
+    "declared_producers",
+    "event_type_names",
     "expected_next_steps",
     "flows_overview",
+    "latency_overview_for",
     "trace_for",
     "trace_matches",
 ]
@@ -73,13 +87,42 @@ _EVENT_FIELDS = (
     "is_dead_letter",
     "error_reason",
     "headers",
+    "timestamp_type",
+    "indexed_at",
 )
 
 
-def _event_data(row: dict) -> TraceEventData:
+@dataclass(frozen=True)
+class EventTypeNames:
+    """What maps indexed event types to the catalog's: its event type names and each cluster's aliases."""
+
+    catalog: frozenset[str] = frozenset()
+    aliases: dict[str, dict[str, str]] = field(default_factory=dict)  # cluster name -> {indexed: catalog}
+
+    def resolve(self, cluster: str, event_type: str) -> str:
+        return catalog_event_type(event_type, catalog_names=self.catalog, aliases=self.aliases.get(cluster, {}))
+
+
+def event_type_names() -> EventTypeNames:
+    """The catalog's event type names and the configured aliases. Two queries."""
+    aliases = {
+        cluster: {k: v for k, v in configured.items() if isinstance(k, str) and isinstance(v, str)}
+        for cluster, configured in TracingSettings.objects.values_list("cluster__name", "event_type_aliases")
+        if isinstance(configured, dict) and configured
+    }
+    catalog = frozenset(EventType.objects.values_list("name", flat=True).distinct().order_by())
+    return EventTypeNames(catalog=catalog, aliases=aliases)
+
+
+def _event_data(row: dict, names: EventTypeNames) -> TraceEventData:
     values = dict(row)
     values["cluster"] = values.pop("cluster__name")
     values["headers"] = values["headers"] if isinstance(values["headers"], dict) else {}
+    indexed = values["event_type"]
+    if indexed:
+        resolved = names.resolve(values["cluster"], indexed)
+        if resolved != indexed:
+            values["event_type"], values["indexed_event_type"] = resolved, indexed
     return TraceEventData(**values)
 
 
@@ -126,13 +169,15 @@ def expected_next_steps() -> dict[str, list[NextStep]]:
 # One trace
 # ---------------------------------------------------------------------------------------------
 def trace_for(correlation_id: str) -> Trace | None:
-    """The trace of one correlation ID, or None when nothing is indexed for it. Four queries."""
+    """The trace of one correlation ID, or None when nothing is indexed for it. Six queries."""
     if "\x00" in correlation_id:  # never stored, and PostgreSQL refuses it as a query parameter
         return None
     rows = TraceEvent.objects.filter(correlation_id=correlation_id).order_by("timestamp", "id")
-    events = [_event_data(row) for row in rows.values(*_EVENT_FIELDS)[: MAX_TRACE_EVENTS + 1]]
-    if not events:
+    found = list(rows.values(*_EVENT_FIELDS)[: MAX_TRACE_EVENTS + 1])
+    if not found:
         return None
+    names = event_type_names()
+    events = [_event_data(row, names) for row in found]
     truncated = len(events) > MAX_TRACE_EVENTS
     trace = build_trace(
         correlation_id,
@@ -258,9 +303,10 @@ TRACE_SEARCH_PROVIDER = SearchProvider(kinds={"trace": "Traces"}, search=_search
 # ---------------------------------------------------------------------------------------------
 def _traces_of(correlation_ids: QuerySet, next_steps, patterns) -> list[Trace]:
     events: dict[str, list[TraceEventData]] = {}
+    names = event_type_names()
     rows = TraceEvent.objects.filter(correlation_id__in=correlation_ids).order_by("correlation_id", "timestamp", "id")
     for row in rows.values(*_EVENT_FIELDS).iterator(chunk_size=2_000):
-        events.setdefault(row["correlation_id"], []).append(_event_data(row))
+        events.setdefault(row["correlation_id"], []).append(_event_data(row, names))
     return [
         trace
         for correlation_id, chain in events.items()
@@ -286,6 +332,54 @@ def flows_overview(
     )
     traces = _traces_of(recent, expected_next_steps(), dead_letter_patterns())
     return aggregate_flows(traces, now=now, stuck_after=stuck_after)
+
+
+# ---------------------------------------------------------------------------------------------
+# Latency
+# ---------------------------------------------------------------------------------------------
+LATENCY_WINDOWS = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "24h": timedelta(hours=24)}
+
+
+def declared_producers() -> dict[str, str]:
+    """Topic or event type name -> the one service the catalog declares produces it (absent when several do)."""
+    producers: dict[str, set[str]] = {}
+    for service, topic, event_type in DeclaredRelation.objects.filter(
+        direction=DeclaredRelation.Direction.PRODUCES
+    ).values_list("service__name", "topic__name", "event_type__name"):
+        for name in (topic, event_type):
+            if name:
+                producers.setdefault(name, set()).add(service)
+    return {name: next(iter(services)) for name, services in producers.items() if len(services) == 1}
+
+
+def latency_overview_for(
+    *,
+    window: timedelta = timedelta(hours=1),
+    now: datetime | None = None,
+    stuck_after: timedelta = DEFAULT_STUCK_AFTER,
+    max_chains: int = MAX_FLOW_CHAINS,
+) -> LatencyOverview:
+    """Latency of the chains with events in the last `window` (the most recent `max_chains` of them).
+
+    An event's service is the producer its record names, else the one service the catalog declares
+    produces its event type or topic.
+    """
+    now = now or timezone.now()
+    since = now - window
+    recent = (
+        TraceEvent.objects.filter(timestamp__gte=since)
+        .values("correlation_id")
+        .annotate(last=Max("timestamp"))
+        .order_by("-last")
+        .values("correlation_id")[:max_chains]
+    )
+    traces = _traces_of(recent, expected_next_steps(), dead_letter_patterns())
+    producers = declared_producers()
+
+    def service_of(event: TraceEventData) -> str:
+        return event.producer or producers.get(event.event_type) or producers.get(event.topic, "")
+
+    return latency_overview(traces, since=since, now=now, service_of=service_of, stuck_after=stuck_after)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -326,6 +420,7 @@ def dead_letters_overview(
     now = now or timezone.now()
     patterns = dead_letter_patterns()
     rows = TraceEvent.objects.filter(dead_letter_filter(patterns), timestamp__gte=now - window)
+    names = event_type_names()
     per_hour = [
         (row["hour"], row["topic"], row["count"])
         for row in rows.annotate(hour=TruncHour("timestamp"))
@@ -341,7 +436,7 @@ def dead_letters_overview(
             partition=row["partition"],
             offset=row["offset"],
             timestamp=row["timestamp"],
-            event_type=row["event_type"],
+            event_type=names.resolve(row["cluster__name"], row["event_type"]),
             reason=dead_letter_reason(row["headers"] if isinstance(row["headers"], dict) else {}, row["error_reason"]),
         )
         for row in rows.order_by("-timestamp", "-id").values(

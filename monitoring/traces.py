@@ -16,23 +16,29 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from fnmatch import fnmatchcase
 
+CREATE_TIME = 1
+LOG_APPEND_TIME = 2  # Kafka's timestamp types as the index stores them
+
 __all__ = [
+    "CREATE_TIME",
     "DEFAULT_DEAD_LETTER_PATTERNS",
     "END_COMPLETE",
     "END_DEAD_LETTER",
     "END_STOPPED",
     "ERROR_HEADER_PREFIXES",
+    "LOG_APPEND_TIME",
     "Hop",
     "NextStep",
     "Trace",
     "TraceEnd",
     "TraceEventData",
     "build_trace",
+    "catalog_event_type",
     "dead_letter_reason",
     "error_headers",
     "flow_signature",
@@ -108,6 +114,11 @@ class TraceEventData:
     is_dead_letter: bool = False
     error_reason: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
+    # The event type as the record carried it, when the catalog calls it otherwise (event_type is
+    # the catalog's name then; see catalog_event_type).
+    indexed_event_type: str = ""
+    timestamp_type: int = 1  # CREATE_TIME, or LOG_APPEND_TIME when the broker set the timestamp
+    indexed_at: datetime | None = None  # when the trace indexer consumed the record
 
 
 @dataclass(frozen=True)
@@ -341,3 +352,21 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     if low == high:
         return float(ordered[low])
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def catalog_event_type(event_type: str, *, catalog_names: Collection[str], aliases: Mapping[str, str]) -> str:
+    """The catalog's name for an indexed event type.
+
+    A configured alias first; then the type itself when the catalog has an event type of that
+    name; then, for a dotted name such as a CloudEvents type (``io.eventscope.shop.ShipmentCreated``),
+    its last segment when the catalog has that (``ShipmentCreated``). Otherwise the type unchanged.
+    """
+    if not event_type:
+        return event_type
+    alias = aliases.get(event_type)
+    if isinstance(alias, str) and alias:
+        return alias
+    if event_type in catalog_names:
+        return event_type
+    last = event_type.rsplit(".", 1)[-1]
+    return last if last and last in catalog_names else event_type

@@ -1,9 +1,10 @@
 """HTML views of monitoring and traces: no business logic here (reads in monitoring.selectors, rules in
-monitoring.traces and monitoring.flows). The Plotly figures are built here because they are presentation
-only; they render server-side to a <div> and plotly.js comes from our own static files."""
+monitoring.traces and monitoring.flows). The trace timeline figure is built in monitoring.charts; figures render
+server-side to a <div> and plotly.js comes from our own static files."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import plotly.graph_objects as go
@@ -13,17 +14,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from . import payloads, selectors
+from . import charts, payloads, selectors
 from .extraction import EXCERPT_CUT_MARKER
 from .models import TraceEvent
-from .traces import Hop, Trace, is_dead_letter_topic, pretty_payload
+from .traces import Hop, is_dead_letter_topic, pretty_payload
 
-PLOTLY_JS = "vendor/plotly-4.1.1.min.js"
-DEAD_LETTER_COLOUR = "#c0392b"
-# Event types get colours in order of appearance; red stays reserved for dead letters.
-PALETTE = ("#2f5bd3", "#1f8a4c", "#b7791f", "#7b4fc9", "#0f8b8d", "#d35f2f", "#5d6678", "#c2185b", "#3f8f29")
+PLOTLY_JS = charts.PLOTLY_JS
 WINDOWS = selectors.WINDOWS
 STUCK_AFTER = selectors.STUCK_AFTER
+LATENCY_WINDOWS = selectors.LATENCY_WINDOWS
 
 
 def _figure_html(figure: go.Figure) -> str:
@@ -58,67 +57,6 @@ class HopRow:
     payload_is_json: bool
     payload_truncated: bool
     dead_letter: bool
-
-
-def _timeline(trace: Trace, patterns) -> str:
-    colours: dict[str, str] = {}
-    figure = go.Figure()
-    events = trace.events
-    topics = list(dict.fromkeys(event.topic for event in events))
-    figure.add_trace(
-        go.Scatter(
-            x=[event.timestamp for event in events],
-            y=[event.topic for event in events],
-            mode="lines",
-            line={"color": "#c9d0dc", "width": 1.5},
-            hoverinfo="skip",
-            showlegend=False,
-        )
-    )
-    groups: dict[str, list[Hop]] = {}
-    for hop in trace.hops:
-        dead = hop.event.is_dead_letter or is_dead_letter_topic(hop.event.topic, patterns)
-        groups.setdefault("dead letter" if dead else hop.event.event_type or "unknown type", []).append(hop)
-    for label, hops in groups.items():
-        colour = (
-            DEAD_LETTER_COLOUR
-            if label == "dead letter"
-            else colours.setdefault(label, PALETTE[len(colours) % len(PALETTE)])
-        )
-        figure.add_trace(
-            go.Scatter(
-                x=[hop.event.timestamp for hop in hops],
-                y=[hop.event.topic for hop in hops],
-                mode="markers",
-                name=label,
-                marker={"size": 13, "color": colour, "symbol": "x" if label == "dead letter" else "circle"},
-                customdata=[
-                    [
-                        hop.event.event_type or "—",
-                        hop.event.partition,
-                        hop.event.offset,
-                        hop.latency_ms or 0,
-                        hop.index + 1,
-                    ]
-                    for hop in hops
-                ],
-                hovertemplate=(
-                    "#%{customdata[4]} %{customdata[0]}<br>%{y} [%{customdata[1]}] @%{customdata[2]}"
-                    "<br>%{x}<br>+%{customdata[3]:.1f} ms<extra></extra>"
-                ),
-            )
-        )
-    figure.update_layout(
-        height=max(220, 90 + 42 * len(topics)),
-        margin={"l": 10, "r": 10, "t": 10, "b": 40},
-        paper_bgcolor="rgba(0,0,0,0)",
-        plot_bgcolor="#fbfcfe",
-        legend={"orientation": "h", "y": -0.25},
-        yaxis={"categoryorder": "array", "categoryarray": list(reversed(topics)), "automargin": True},
-        xaxis={"title": None, "showgrid": True, "gridcolor": "#eef1f6"},
-        font={"family": "system-ui, sans-serif", "size": 12},
-    )
-    return _figure_html(figure)
 
 
 @require_GET
@@ -160,7 +98,7 @@ def trace_detail(request, correlation_id: str):
             (step, links.services.get(step.service, ""), links.topic(trace.end.last_event.cluster, step.topic))
             for step in trace.end.expected_next
         ],
-        "timeline": _timeline(trace, patterns),
+        "timeline": charts.trace_timeline(trace, patterns),
         "plotly_js": PLOTLY_JS,
         "api_url": reverse("api-trace-detail", args=[correlation_id]),
     }
@@ -207,6 +145,68 @@ def _dead_letter_chart(per_hour) -> str:
         font={"family": "system-ui, sans-serif", "size": 12},
     )
     return _figure_html(figure)
+
+
+# ---------------------------------------------------------------------------------------------
+# Latency
+# ---------------------------------------------------------------------------------------------
+def _shared_prefix(names: list[str]) -> str:
+    """The dotted prefix every name shares ("shop." of shop.orders and shop.payments), "" if none or one name."""
+    if len(names) < 2:
+        return ""
+    prefix = os.path.commonprefix(names)  # noqa: RUF071 - character-wise is meant: topic names are not paths
+    return prefix[: prefix.rfind(".") + 1]
+
+
+def _latency_box_chart(groups, *, axis_title: str) -> str:
+    """Hop latency per group as box plots (from the sampled values), p50/p95/p99 beside them in the table."""
+    figure = go.Figure()
+    blues = ("#2f6db5", "#5b8fd0", "#1f4e85", "#8fb3e3", "#3c7a89", "#6a5acd")
+    prefix = _shared_prefix([group.name for group in groups])  # topics of one prefix: label by the rest
+    for index, group in enumerate(groups):
+        if group.samples:
+            # Plotly reads a few HTML tags in labels; service names come from record headers.
+            label = group.name.removeprefix(prefix).replace("<", "\u2039").replace(">", "\u203a")
+            figure.add_trace(
+                go.Box(
+                    y=list(group.samples),
+                    name=label,
+                    boxpoints=False,
+                    marker_color=blues[index % len(blues)],
+                    hovertemplate="%{y:.1f} ms<extra>" + label.replace("%{", "% {") + "</extra>",
+                )
+            )
+    figure.update_layout(
+        height=300,
+        margin={"l": 10, "r": 10, "t": 10, "b": 60},
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="#fbfcfe",
+        showlegend=False,
+        yaxis={"title": axis_title, "rangemode": "tozero", "automargin": True},
+        xaxis={"automargin": True, "title": f"{prefix}…" if prefix else None},
+        font={"family": "system-ui, sans-serif", "size": 12},
+    )
+    return _figure_html(figure)
+
+
+@require_GET
+def latency(request):
+    window = _choice(request, "window", LATENCY_WINDOWS, "1h")
+    overview = selectors.latency_overview_for(window=LATENCY_WINDOWS[window])
+    with_samples = [group for group in overview.services if group.samples]
+    topics_with_samples = [group for group in overview.topics if group.samples]
+    context = {
+        "overview": overview,
+        "window": window,
+        "windows": list(LATENCY_WINDOWS),
+        "service_chart": _latency_box_chart(with_samples, axis_title="hop latency (ms)") if with_samples else "",
+        "topic_chart": _latency_box_chart(topics_with_samples, axis_title="hop latency (ms)")
+        if topics_with_samples
+        else "",
+        "any_broker_time": any(group.broker for group in overview.topics),
+        "plotly_js": PLOTLY_JS,
+    }
+    return render(request, "monitoring/latency.html", context)
 
 
 @require_GET

@@ -243,11 +243,55 @@ class TopicInputSerializer(serializers.Serializer):
     tags = _tag_input()
 
 
+class GroupLagSummarySerializer(serializers.Serializer):
+    """The poller's latest verdict on a group (monitoring.models.GroupLagState); null before the first poll."""
+
+    status = serializers.CharField(help_text="OK, WARN, STALL, STOP, REWIND or UNKNOWN.")
+    since = serializers.DateTimeField(help_text="When the current status began.")
+    total_lag = serializers.IntegerField(help_text="Records behind, summed over the group's partitions.")
+    max_time_lag_s = serializers.FloatField(allow_null=True, help_text="The largest time lag of a partition (s).")
+    time_to_clear_s = serializers.FloatField(
+        allow_null=True, help_text="Seconds until caught up at current rates; 0 caught up; null never or unknown."
+    )
+    sampled_at = serializers.DateTimeField()
+    stale = serializers.BooleanField(help_text="The cluster's last poll failed: this is older data.")
+
+
+class PartitionLagSerializer(serializers.Serializer):
+    topic = serializers.CharField()
+    partition = serializers.IntegerField()
+    committed = serializers.IntegerField(allow_null=True)
+    log_end = serializers.IntegerField()
+    lag = serializers.IntegerField()
+    time_lag_s = serializers.FloatField(allow_null=True)
+    status = serializers.CharField()
+
+
+class GroupLagSerializer(serializers.Serializer):
+    """`GET /api/v1/consumer-groups/{group}/lag` (monitoring.lag_selectors.group_lag)."""
+
+    cluster = serializers.CharField()
+    group = serializers.CharField()
+    deleted = serializers.BooleanField(help_text="Deleted groups are no longer evaluated.")
+    status = serializers.CharField(help_text="The worst partition status; UNKNOWN before the first poll.")
+    since = serializers.DateTimeField(allow_null=True)
+    total_lag = serializers.IntegerField(allow_null=True)
+    max_time_lag_s = serializers.FloatField(allow_null=True)
+    time_to_clear_s = serializers.FloatField(allow_null=True)
+    time_to_clear = serializers.CharField(help_text="clear, clearing, never or unknown.")
+    consume_rate = serializers.FloatField(allow_null=True, help_text="Records per second committed.")
+    produce_rate = serializers.FloatField(allow_null=True, help_text="Records per second into its partitions.")
+    sampled_at = serializers.DateTimeField(allow_null=True)
+    stale = serializers.BooleanField()
+    partitions = PartitionLagSerializer(many=True)
+
+
 class ConsumerGroupSerializer(PageUrlMixin, serializers.ModelSerializer):
     cluster = serializers.SlugRelatedField(slug_field="name", read_only=True)
     service = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     is_documented = serializers.BooleanField(read_only=True)
     topic_count = serializers.IntegerField(read_only=True)
+    lag = GroupLagSummarySerializer(source="lag_state", read_only=True, allow_null=True)
 
     class Meta:
         model = ConsumerGroup
@@ -264,6 +308,7 @@ class ConsumerGroupSerializer(PageUrlMixin, serializers.ModelSerializer):
             "description",
             "is_documented",
             "topic_count",
+            "lag",
             "first_seen",
             "last_seen",
             "deleted_at",
@@ -501,7 +546,17 @@ class RelationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DeclaredRelation
-        fields = ("id", "service", "direction", "event_type", "topic", "source", "created_at")
+        fields = (
+            "id",
+            "service",
+            "direction",
+            "event_type",
+            "topic",
+            "source",
+            "reader_schema_version",
+            "reads_fields",
+            "created_at",
+        )
         read_only_fields = fields
 
 
@@ -514,8 +569,28 @@ class RelationInputSerializer(serializers.Serializer):
     topic = serializers.PrimaryKeyRelatedField(
         queryset=Topic.objects.all(), required=False, allow_null=True, help_text="Topic id."
     )
+    reader_schema_version = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="Consumes only: the version of the target's registry subject this consumer reads with.",
+    )
+    reads_fields = serializers.ListField(
+        child=serializers.CharField(max_length=500),
+        required=False,
+        allow_empty=True,
+        help_text='Consumes only: the field paths it reads, e.g. ["order_id", "items[].sku"].',
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.partial:
+            # PATCH changes only what a consumer declares it reads; the relation itself is deleted and declared anew.
+            fixed = sorted(set(attrs) - {"reader_schema_version", "reads_fields"})
+            if fixed:
+                raise serializers.ValidationError(
+                    {name: ["Cannot change; delete the relation and declare a new one."] for name in fixed}
+                )
+            return attrs
         # The shape only: exactly one target. relation_create() checks it again, with the model's constraints.
         if (attrs.get("event_type") is None) == (attrs.get("topic") is None):
             raise serializers.ValidationError("Give either an event type or a topic, not both and not neither.")

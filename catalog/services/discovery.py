@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_beat.models import PeriodicTask
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from catalog import search
@@ -50,6 +50,7 @@ from eventscope.kafka import (
     UnknownGroupError,
     UnknownTopicError,
 )
+from eventscope.schedules import periodic_task_sync, periodic_tasks_delete
 from eventscope.secrets import SecretDecryptionError
 
 __all__ = [
@@ -644,35 +645,18 @@ def _schedule_name(cluster_id: int) -> str:
 def discovery_schedule_sync(*, cluster: Cluster) -> PeriodicTask:
     """Create or update the cluster's beat entry: every discovery_interval_s, enabled = discovery_enabled."""
     every = cluster.discovery_interval_s
-    interval = IntervalSchedule.objects.filter(every=every, period=IntervalSchedule.SECONDS).order_by(
-        "pk"
-    ).first() or IntervalSchedule.objects.create(every=every, period=IntervalSchedule.SECONDS)
-    wanted = {
-        "task": DISCOVER_TASK,
-        "interval": interval,
-        "args": json.dumps([cluster.pk]),
-        "kwargs": "{}",
-        "enabled": cluster.discovery_enabled,
-        # A run queued while no worker was up is worthless once the next one is due: drop it
-        # instead of running a backlog of identical discoveries when the worker comes back.
-        "expire_seconds": every,
-        "description": f"Discovery of Kafka cluster {cluster.name} every {every} s (kept in step by the catalog).",
-    }
-    task = PeriodicTask.objects.filter(name=_schedule_name(cluster.pk)).first()
-    if task is None:
-        return PeriodicTask.objects.create(name=_schedule_name(cluster.pk), **wanted)
-    # Saving only on a change: every save makes beat reload all of its schedules.
-    if any(getattr(task, field) != value for field, value in wanted.items()):
-        for field, value in wanted.items():
-            setattr(task, field, value)
-        task.save()
-    return task
+    return periodic_task_sync(
+        name=_schedule_name(cluster.pk),
+        task=DISCOVER_TASK,
+        every=every,
+        args=[cluster.pk],
+        enabled=cluster.discovery_enabled,
+        description=f"Discovery of Kafka cluster {cluster.name} every {every} s (kept in step by the catalog).",
+    )
 
 
 def discovery_schedule_delete(*, cluster_id: int) -> None:
-    # Instance delete, not a queryset delete: it is what tells beat that its schedules changed.
-    for task in PeriodicTask.objects.filter(name=_schedule_name(cluster_id)):
-        task.delete()
+    periodic_tasks_delete(PeriodicTask.objects.filter(name=_schedule_name(cluster_id)))
 
 
 @transaction.atomic

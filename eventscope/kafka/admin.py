@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+import logging
+import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicCollection
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicCollection
 from confluent_kafka import TopicPartition as _KafkaTopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec, ResourceType
 
@@ -27,6 +29,8 @@ from .types import (
 )
 
 __all__ = ["KafkaAdmin", "OffsetKind"]
+
+logger = logging.getLogger(__name__)
 
 # Kafka's own bookkeeping topics. Metadata does not flag internal topics, so by name; discovery
 # can confirm with describe_topics where it matters.
@@ -278,6 +282,61 @@ class KafkaAdmin:
         with kafka_errors("delete consumer groups"):
             futures = self._client.delete_consumer_groups(group_ids, request_timeout=self._timeout)
         self._results(futures, "delete consumer group")
+
+    def record_timestamps(
+        self, offsets: Mapping[TopicPartition, int], *, timeout_s: float | None = None
+    ) -> dict[TopicPartition, int | None]:
+        """The timestamp (ms) of the record at each given offset, read with a throwaway consumer.
+
+        Manual assignment, no group membership and never a commit, so it changes nothing on the cluster.
+        Where the record is gone, the first one after it stands in (compaction), or the oldest one kept
+        (an offset that retention deleted). A partition with no record there (an offset at or past the
+        end) or that does not answer within the timeout maps to None.
+        """
+        wanted = {tp: offset for tp, offset in offsets.items() if offset >= 0}
+        if not wanted:
+            return {}
+        timeout = self._timeout if timeout_s is None else timeout_s
+        config = self.connection.client_config(
+            **{
+                # A group id is required by librdkafka even for manual assignment; it never joins nor commits.
+                "group.id": f"{self.connection.client_id}-record-timestamps",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "max.partition.fetch.bytes": 65536,
+                "enable.partition.eof": False,
+                # One record per partition is wanted, and it is already there: answer fetches at once
+                # instead of holding them for more data (librdkafka's default waits up to 500 ms).
+                "fetch.wait.max.ms": 10,
+                "fetch.queue.backoff.ms": 0,
+            }
+        )
+        found: dict[TopicPartition, int | None] = dict.fromkeys(wanted)
+        with kafka_errors("record timestamps"):
+            consumer = Consumer(config)
+        try:
+            with kafka_errors("record timestamps"):
+                consumer.assign([_KafkaTopicPartition(tp.topic, tp.partition, offset) for tp, offset in wanted.items()])
+                deadline = time.monotonic() + timeout
+                missing = set(wanted)
+                while missing and time.monotonic() < deadline:
+                    for message in consumer.consume(num_messages=500, timeout=min(0.05, timeout)):
+                        if message.error() is not None:
+                            continue
+                        tp = TopicPartition(message.topic(), message.partition())
+                        if tp in missing:
+                            ts_type, ts = message.timestamp()
+                            found[tp] = ts if ts_type != 0 and ts >= 0 else None
+                            missing.discard(tp)
+                            consumer.pause([_KafkaTopicPartition(tp.topic, tp.partition)])
+        finally:
+            try:
+                consumer.close()
+            except (KafkaException, RuntimeError) as exc:
+                # A throwaway consumer without group membership: failing to close it loses nothing.
+                logger.warning("closing the record-timestamps consumer: %s", exc)
+        return found
 
     def require_topic(self, name: str) -> TopicMetadata:
         topic = self.cluster_metadata().topic(name)

@@ -107,18 +107,47 @@ class EventConsumer:
 
     def poll_batch(self, *, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
         """Up to max_records records, waiting at most timeout_s; [] when nothing arrived."""
-        if self._fatal is not None:
-            raise self._fatal
-        with kafka_errors(f"consume {self.group_id}"):
-            messages = self._consumer.consume(num_messages=max_records, timeout=timeout_s)
         records = []
-        for message in messages:
+        for message in self._consume(max_records, timeout_s):
             error = message.error()
             if error is None:
                 records.append(_record(message))
             elif error.code() not in _BENIGN_CONSUMER_ERRORS:
                 raise translate_kafka_error(error, f"consume {self.group_id}")
         return records
+
+    def poll_raw(self, *, max_records: int = 500, timeout_s: float = 1.0) -> list[tuple]:
+        """poll_batch for hot paths: each record a plain tuple in `RawRecord`'s field order, no dataclass.
+
+        At a hundred thousand records a second, building a frozen Record (and a tuple of headers)
+        per record costs as much as consuming it; the trace indexer reads these instead.
+        """
+        records: list[tuple] = []
+        append = records.append
+        for message in self._consume(max_records, timeout_s):
+            if message.error() is None:
+                ts_type, ts = message.timestamp()
+                append(
+                    (
+                        message.topic(),
+                        message.partition(),
+                        message.offset(),
+                        ts_type,
+                        ts if ts_type else None,
+                        message.key(),
+                        message.value(),
+                        message.headers(),
+                    )
+                )
+            elif message.error().code() not in _BENIGN_CONSUMER_ERRORS:
+                raise translate_kafka_error(message.error(), f"consume {self.group_id}")
+        return records
+
+    def _consume(self, max_records: int, timeout_s: float) -> list:
+        if self._fatal is not None:
+            raise self._fatal
+        with kafka_errors(f"consume {self.group_id}"):
+            return self._consumer.consume(num_messages=max_records, timeout=timeout_s)
 
     def commit(self, records: Iterable[Record] | None = None) -> tuple[PartitionOffset, ...]:
         """Commit synchronously: past the given records (the next offset per partition), or the consumed position."""

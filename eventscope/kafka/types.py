@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 __all__ = [
     "BrokerInfo",
@@ -13,6 +14,7 @@ __all__ = [
     "GroupMember",
     "PartitionMetadata",
     "PartitionOffset",
+    "RawRecord",
     "Record",
     "TimestampType",
     "TopicMetadata",
@@ -141,3 +143,32 @@ class Record:
     @property
     def size(self) -> int:
         return len(self.key or b"") + len(self.value or b"")
+
+
+class RawRecord(NamedTuple):
+    """The field order of the plain tuples that `EventConsumer.poll_raw` returns, for hot paths.
+
+    poll_raw builds bare tuples (no object per record beyond the tuple); unpack them in this order,
+    or wrap one with ``RawRecord._make(t)`` for names and ``.to_record()`` for a `Record`.
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_type: int  # TimestampType's value: 0 not available, 1 CreateTime, 2 LogAppendTime
+    timestamp_ms: int | None  # None when not available
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes | None]] | None  # None when the record has none
+
+    def to_record(self) -> Record:
+        return Record(
+            topic=self.topic,
+            partition=self.partition,
+            offset=self.offset,
+            timestamp_ms=self.timestamp_ms,
+            timestamp_type=TimestampType(self.timestamp_type),
+            key=self.key,
+            value=self.value,
+            headers=tuple(self.headers or ()),
+        )

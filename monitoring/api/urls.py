@@ -2,8 +2,9 @@
 slash answers the same, like the rest of the API's URLs."""
 
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import alert_views, views
 
 urlpatterns = [
     path("traces/", views.trace_search, name="api-trace-search"),
@@ -11,3 +12,9 @@ urlpatterns = [
     path("traces/<str:correlation_id>/", views.trace_detail_with_slash, name="api-trace-detail-slash"),
     path("flows/", views.flow_list, name="api-flow-list"),
 ]
+
+# Alerts: rules (CRUD, editors write) and the alerts they raised (read).
+alert_router = SimpleRouter()
+alert_router.register("alert-rules", alert_views.AlertRuleViewSet, basename="api-alert-rule")
+alert_router.register("alerts", alert_views.AlertViewSet, basename="api-alert")
+urlpatterns += alert_router.urls

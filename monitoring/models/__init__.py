@@ -1,5 +1,34 @@
-"""Monitoring models: the correlation index (tracing); lag and alerts arrive with the lag issue."""
+"""Monitoring models: the correlation index (tracing) and consumer lag (poll runs, samples, latest states)."""
 
+from .alerts import Alert, AlertNotification, AlertRule
+from .lag import (
+    GroupLagSample,
+    GroupLagState,
+    LagPollRun,
+    LagStatus,
+    OffsetTimePoint,
+    PartitionLagSample,
+    Resolution,
+    TopicThroughput,
+    TopicThroughputSample,
+)
 from .tracing import IndexerOffset, IndexerStatus, TraceEvent, TracingSettings
 
-__all__ = ["IndexerOffset", "IndexerStatus", "TraceEvent", "TracingSettings"]
+__all__ = [
+    "Alert",
+    "AlertNotification",
+    "AlertRule",
+    "GroupLagSample",
+    "GroupLagState",
+    "IndexerOffset",
+    "IndexerStatus",
+    "LagPollRun",
+    "LagStatus",
+    "OffsetTimePoint",
+    "PartitionLagSample",
+    "Resolution",
+    "TopicThroughput",
+    "TopicThroughputSample",
+    "TraceEvent",
+    "TracingSettings",
+]

@@ -27,6 +27,10 @@ class TracingSettings(models.Model):
     # Topic patterns whose record key is the correlation ID (tried last).
     key_topics = models.JSONField(default=list, blank=True)
     dead_letter_patterns = models.JSONField(default=list, blank=True)
+    # Indexed event type -> the catalog's event type name, for types the catalog calls otherwise.
+    # Not needed for CloudEvents types whose last dotted segment is a catalog event type's name
+    # (io.eventscope.shop.ShipmentCreated -> ShipmentCreated): those map by themselves.
+    event_type_aliases = models.JSONField(default=dict, blank=True)
     excerpt_bytes = models.PositiveIntegerField(default=2048)
     retention_days = models.PositiveIntegerField(default=7)
     updated_at = models.DateTimeField(auto_now=True)
@@ -39,7 +43,13 @@ class TraceEvent(models.Model):
     """One indexed record of a chain. Coordinates (cluster, topic, partition, offset) are unique."""
 
     correlation_id = models.CharField(max_length=255)
-    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="trace_events")
+    # No index and no database-level foreign key: the unique constraint on the coordinates starts
+    # with the cluster and serves its lookups, and a per-row foreign-key check (a trigger and a
+    # row lock per row on PostgreSQL) cost more than the insert itself. The indexer writes its own
+    # cluster's id; deleting a cluster still deletes its events (Django's CASCADE).
+    cluster = models.ForeignKey(
+        Cluster, on_delete=models.CASCADE, related_name="trace_events", db_index=False, db_constraint=False
+    )
     topic = models.CharField(max_length=249)
     partition = models.PositiveIntegerField()
     offset = models.BigIntegerField()
@@ -71,7 +81,8 @@ class TraceEvent(models.Model):
             models.Index(fields=["key"], name="trace_key"),
             models.Index(fields=["event_id"], name="trace_event_id"),
             models.Index(fields=["timestamp"], name="trace_ts"),
-            models.Index(fields=["topic", "timestamp"], name="trace_topic_ts"),
+            # No (topic, timestamp) index: no query filters on a topic by equality (dead letters match
+            # topic patterns), and every index costs each of the indexer's inserts.
         ]
 
     def __str__(self) -> str:

@@ -428,9 +428,9 @@ def test_the_task_runs_discovery_and_removes_the_schedule_of_a_cluster_that_is_g
 
     gone_id = cluster.pk
     Cluster.objects.filter(pk=gone_id).delete()  # behind the services' back, as the admin would
-    assert PeriodicTask.objects.filter(args=f"[{gone_id}]").exists()
+    assert PeriodicTask.objects.filter(task="catalog.discover_cluster", args=f"[{gone_id}]").exists()
     discover_cluster(gone_id)
-    assert not PeriodicTask.objects.filter(args=f"[{gone_id}]").exists()
+    assert not PeriodicTask.objects.filter(task="catalog.discover_cluster", args=f"[{gone_id}]").exists()
 
 
 def test_the_task_skips_quietly_when_a_run_is_in_progress(cluster, caplog):
@@ -531,7 +531,7 @@ def test_discover_command_all_runs_every_cluster_with_discovery_enabled(cluster,
 
 
 def test_schedule_follows_the_cluster(cluster):
-    task = PeriodicTask.objects.get(args=f"[{cluster.pk}]")
+    task = PeriodicTask.objects.get(task="catalog.discover_cluster", args=f"[{cluster.pk}]")
     assert (task.task, task.enabled, task.interval.every, task.interval.period) == (
         "catalog.discover_cluster",
         False,

@@ -669,3 +669,50 @@ def test_random_records_never_raise(key, value, headers, excerpt_bytes):
     assert not found.skip_reason.startswith(SkipReason.INTERNAL_ERROR)
     assert (found.correlation_id is None) == bool(found.skip_reason)
     assert len(found.payload_excerpt.encode()) <= excerpt_bytes
+
+
+# Plain JSON objects without headers take a fast path in extract_fields; it must agree with the
+# general path for every body, including the ones it hands over (CloudEvents, odd ids, no id).
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.text(max_size=8),
+    st.sampled_from(["", "  ", " ord-1 ", "x" * 256, "a\x00b", "OrderPlaced", "1.0"]),
+)
+json_bodies = st.dictionaries(
+    st.sampled_from(
+        [
+            "correlation_id",
+            "correlationId",
+            "metadata",
+            "event_id",
+            "eventId",
+            "causation_id",
+            "type",
+            "event_type",
+            "specversion",
+            "id",
+            "data",
+            "other",
+        ]
+    ),
+    st.one_of(json_scalars, st.dictionaries(st.sampled_from(["correlationId", "x"]), json_scalars, max_size=2)),
+    max_size=8,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=json_bodies, excerpt_bytes=st.integers(min_value=0, max_value=120), pad=st.sampled_from(["", " "]))
+def test_fast_path_for_plain_json_agrees_with_the_general_path(body, excerpt_bytes, pad):
+    from monitoring.extraction import _extract, extract_fields
+
+    rules = ExtractionRules.from_settings(
+        payload_paths={"shop.*": ["metadata.correlationId"]}, key_topics=["none"], excerpt_bytes=excerpt_bytes
+    )
+    value = (json.dumps(body, separators=(", ", pad + ": ")) if body else "{}").encode()
+
+    fast = extract_fields("shop.orders.placed", b"ord-1", value, None, rules)
+    general = _extract("shop.orders.placed", b"ord-1", value, (), rules, None)
+
+    assert fast == general

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from catalog.services.clusters import cluster_create
@@ -30,6 +30,7 @@ from eventscope.kafka import (
     TimestampType,
     TopicPartition,
 )
+from eventscope.kafka.types import RawRecord
 from monitoring.extraction import ExtractionRules
 from monitoring.indexer import TraceIndexer, topics_to_index
 from monitoring.indexing import index_batch, retention_purge
@@ -196,6 +197,121 @@ def test_two_copies_split_partitions_and_index_each_record_once(cluster, kafka_b
         second.close()
     found = coordinates(cluster)
     assert len(found) == len(set(found)) == 4000
+
+
+def test_poll_raw_gives_what_poll_batch_gives_as_plain_tuples(kafka_bootstrap, unique_name):
+    # The gateway's hot path for the indexer: same records, headers and timestamps, no dataclass.
+    connection_ = ClusterConnection(bootstrap_servers=kafka_bootstrap)
+    KafkaAdmin(connection_).create_topic(unique_name)
+    with EventProducer(connection_) as producer:
+        producer.produce(unique_name, b'{"correlation_id": "a"}', key="k1", headers={"h": b"v", "n": None})
+        producer.produce(unique_name, None, timestamp_ms=1_700_000_000_123)
+    expected = read_all(kafka_bootstrap, [unique_name])
+    raw: list[tuple] = []
+    with EventConsumer(connection_, group_id=f"raw-{uuid.uuid4().hex}") as consumer:
+        consumer.assign([PartitionOffset(unique_name, 0, 0)])
+        deadline = time.monotonic() + 30
+        while len(raw) < 2 and time.monotonic() < deadline:
+            raw.extend(consumer.poll_raw(max_records=10, timeout_s=1.0))
+    assert all(type(record) is tuple for record in raw)
+    assert [RawRecord._make(record).to_record() for record in raw] == expected
+    assert expected[0].headers == (("h", b"v"), ("n", None)) and expected[1].timestamp_ms == 1_700_000_000_123
+
+
+def _poison_inserts_of(correlation_id: str) -> None:
+    """A trigger that fails the insert of one correlation id: a real database failure mid-run."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "CREATE FUNCTION poison_trace() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.correlation_id = '{correlation_id}' THEN RAISE EXCEPTION 'poisoned'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+            cursor.execute(
+                "CREATE TRIGGER poison BEFORE INSERT ON monitoring_traceevent "
+                "FOR EACH ROW EXECUTE FUNCTION poison_trace()"
+            )
+        else:
+            cursor.execute(
+                "CREATE TRIGGER poison BEFORE INSERT ON monitoring_traceevent "
+                f"WHEN NEW.correlation_id = '{correlation_id}' BEGIN SELECT RAISE(ABORT, 'poisoned'); END"
+            )
+
+
+def _cure() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DROP TRIGGER poison ON monitoring_traceevent"
+            if connection.vendor == "postgresql"
+            else "DROP TRIGGER poison"
+        )
+
+
+def test_a_failed_write_is_redone_and_the_batch_polled_meanwhile_is_not_written(cluster, kafka_bootstrap, unique_name):
+    # Batches of 100 over one partition: the write of the second batch (c-100..c-199) fails while
+    # the third is being polled; that third batch must not be written past the failed one.
+    produce_json(kafka_bootstrap, unique_name, 500)
+    _poison_inserts_of("c-150")
+    indexer = TraceIndexer(cluster, include=[unique_name], batch_size=100, batch_wait_s=1.0)
+    try:
+        assert indexer.step().indexed == 100
+        with pytest.raises(DatabaseError):
+            indexer.step()
+        assert IndexerOffset.objects.get(cluster=cluster, topic=unique_name).next_offset == 100
+        assert TraceEvent.objects.filter(cluster=cluster).count() == 100
+        with pytest.raises(DatabaseError):  # still failing: re-read from the stored offset, not skipped
+            indexer.step()
+        assert IndexerOffset.objects.get(cluster=cluster, topic=unique_name).next_offset == 100
+        _cure()
+        for _ in range(20):
+            indexer.step()
+            if IndexerOffset.objects.get(cluster=cluster, topic=unique_name).next_offset == 500:
+                break
+    finally:
+        indexer.close()
+    found = coordinates(cluster)
+    assert sorted(offset for _, _, offset in found) == list(range(500))
+
+
+def test_offsets_reset_by_hand_do_not_duplicate_rows(cluster):
+    # Rows commit with their offsets, so only a hand-made reset leaves rows above the stored
+    # offset; the insert then goes around them (PostgreSQL: the staging table fallback).
+    records = [
+        Record("reset", 0, offset, 1_700_000_000_000, TimestampType.CREATE_TIME, None, b'{"correlation_id": "r"}')
+        for offset in range(5)
+    ]
+    rules = ExtractionRules.from_settings()
+    assert index_batch(cluster=cluster, records=records[:3], rules=rules).indexed == 3
+    IndexerOffset.objects.filter(cluster=cluster, topic="reset").update(next_offset=0)
+    result = index_batch(cluster=cluster, records=records, rules=rules)
+    assert result.next_offsets == {TopicPartition("reset", 0): 5}
+    assert sorted(coordinates(cluster)) == [("reset", 0, offset) for offset in range(5)]
+
+
+def test_timestamps_round_trip_and_impossible_ones_become_the_index_time(cluster):
+    def record(offset: int, timestamp_ms: int | None) -> Record:
+        return Record(
+            topic="stamps",
+            partition=0,
+            offset=offset,
+            timestamp_ms=timestamp_ms,
+            timestamp_type=TimestampType.CREATE_TIME if timestamp_ms is not None else TimestampType.NOT_AVAILABLE,
+            key=b"k\x00ey",
+            value=json.dumps({"correlation_id": f"s{offset}"}).encode(),
+        )
+
+    stamps = [1_700_000_000_000, 1_700_000_000_007, 1_700_000_000_999, 0, 10**17, -5, None]
+    before = timezone.now() - dt.timedelta(seconds=1)
+    result = index_batch(
+        cluster=cluster, records=[record(i, ms) for i, ms in enumerate(stamps)], rules=ExtractionRules.from_settings()
+    )
+    assert result.indexed == len(stamps)
+    rows = {row.offset: row for row in TraceEvent.objects.filter(cluster=cluster)}
+    for offset, ms in enumerate(stamps[:4]):
+        assert int(rows[offset].timestamp.timestamp() * 1000) == ms
+    for offset in (4, 5, 6):  # beyond year 9999, negative, none: the time of indexing
+        assert rows[offset].timestamp >= before
+    assert {row.key for row in rows.values()} <= {"k\x00ey", "key"}  # PostgreSQL text holds no NUL
 
 
 # ---------------------------------------------------------------------------------------------

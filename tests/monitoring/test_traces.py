@@ -13,6 +13,7 @@ from monitoring.traces import (
     NextStep,
     TraceEventData,
     build_trace,
+    catalog_event_type,
     dead_letter_reason,
     error_headers,
     flow_signature,
@@ -246,3 +247,24 @@ class TestPercentile:
 
 def test_flow_signature_falls_back_to_the_topic():
     assert flow_signature([event("b", 5, event_type="B"), event("a", 0)]) == ("a", "B")
+
+
+class TestCatalogEventType:
+    CATALOG = frozenset({"OrderPlaced", "ShipmentCreated"})
+
+    @pytest.mark.parametrize(
+        ("indexed", "aliases", "expected"),
+        [
+            ("OrderPlaced", {}, "OrderPlaced"),  # the catalog's own name
+            ("io.eventscope.shop.ShipmentCreated", {}, "ShipmentCreated"),  # CloudEvents type: last segment
+            ("io.eventscope.shop.Unknown", {}, "io.eventscope.shop.Unknown"),  # not in the catalog: as indexed
+            ("shipment.created.v1", {}, "shipment.created.v1"),
+            ("legacy-shipped", {"legacy-shipped": "ShipmentCreated"}, "ShipmentCreated"),  # a configured alias
+            ("OrderPlaced", {"OrderPlaced": "OrderSubmitted"}, "OrderSubmitted"),  # an alias wins over the name
+            ("x.OrderPlaced", {"x.OrderPlaced": ""}, "OrderPlaced"),  # an empty alias is no alias
+            ("", {}, ""),
+            ("ShipmentCreated.", {}, "ShipmentCreated."),
+        ],
+    )
+    def test_mapping(self, indexed, aliases, expected):
+        assert catalog_event_type(indexed, catalog_names=self.CATALOG, aliases=aliases) == expected

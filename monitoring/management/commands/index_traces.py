@@ -31,7 +31,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--cluster", metavar="NAME", help="the cluster to index, by name")
-        parser.add_argument("--batch-size", type=int, default=5000, help="records per batch (default 5000)")
+        parser.add_argument(
+            "--batch-size", type=int, default=20_000, help="records per batch and transaction (default 20000)"
+        )
         parser.add_argument("--batch-wait-ms", type=int, default=200, help="longest wait to fill a batch")
         parser.add_argument("--once", action="store_true", help="index until caught up, then exit")
         parser.add_argument("--progress-interval", type=float, default=5.0, metavar="S", help="0: no progress lines")
@@ -60,7 +62,7 @@ class Command(BaseCommand):
 
         def on_signal(signum, _frame):
             if stop.is_set():
-                raise KeyboardInterrupt  # a second signal: stop now (the open transaction rolls back)
+                raise KeyboardInterrupt  # a second signal: stop now (a write in flight commits or rolls back whole)
             self.stderr.write(f"{signal.Signals(signum).name}: stopping after the current batch")
             stop.set()
 
