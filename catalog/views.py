@@ -26,7 +26,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_filters import FilterSet
 
 from eventscope.listing import PAGE_SIZES, is_htmx_partial, paginate
-from eventscope.roles import user_can_write
+from governance import ownership
 
 from . import filtersets, forms, selectors
 from .links import catalog_url
@@ -43,8 +43,8 @@ FORM_HIDDEN_FILTERS = frozenset({"ordering", "name"})
 # ---------------------------------------------------------------------------------------------
 # Shared plumbing
 # ---------------------------------------------------------------------------------------------
-def forbidden(request: HttpRequest) -> HttpResponse:
-    return render(request, "catalog/forbidden.html", status=403)
+def forbidden(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return render(request, "catalog/forbidden.html", {"reason": reason}, status=403)
 
 
 def writes_need_role(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -52,7 +52,7 @@ def writes_need_role(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method == "POST" and not user_can_write(request.user):
+        if request.method == "POST" and not ownership.may_write_somewhere(request):
             return forbidden(request)
         return view(request, *args, **kwargs)
 
@@ -64,7 +64,7 @@ def action_needs_role(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not user_can_write(request.user):
+        if not ownership.may_write_somewhere(request):
             return forbidden(request)
         return view(request, *args, **kwargs)
 
@@ -92,6 +92,18 @@ def _form_page(
     if request.method == "POST":
         form = form_class(request.POST)
         if form.is_valid():
+            # Ownership (governance.ownership): the edited object's team, and the team it would move to.
+            new_owner = form.cleaned_data.get("owner_team")
+            if isinstance(subject, ConsumerGroup) and form.cleaned_data.get("service") is not None:
+                new_owner = form.cleaned_data["service"].owner_team  # a group belongs to its service's team
+            try:
+                if subject is None:
+                    ownership.check_create(request, new_owner)
+                else:
+                    moving = new_owner is not None and new_owner != ownership.owner_team_of(subject)
+                    ownership.check_change(request, subject, new_owner=new_owner if moving else None)
+            except ownership.OwnershipDenied as denied:
+                return forbidden(request, str(denied))
             try:
                 saved = save(form)
             except ValidationError as exc:
@@ -180,6 +192,16 @@ class ConsumerGroupListView(CatalogListView):
     filterset_class = filtersets.ConsumerGroupFilterSet
     queryset = staticmethod(selectors.consumer_group_list)
     table_template = "catalog/tables/consumer_groups.html"
+
+    def rows(self, page: Page) -> list[Any]:
+        # The lag poller's latest state per group (monitoring), in one query for the page: `group.lag`.
+        from monitoring.lag_selectors import lag_states_for
+
+        groups = list(page.object_list)
+        states = lag_states_for(group.pk for group in groups)
+        for group in groups:
+            group.lag = states.get(group.pk)
+        return groups
 
 
 class EventTypeListView(CatalogListView):
@@ -395,10 +417,38 @@ def relation_create(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+@writes_need_role
+def relation_edit_reader(request: HttpRequest, pk: int) -> HttpResponse:
+    """What a consumer declares it reads (reader schema version, read fields), for impact analysis."""
+    relation = get_object_or_404(
+        DeclaredRelation.objects.select_related("service", "event_type", "topic"),
+        pk=pk,
+        direction=DeclaredRelation.Direction.CONSUMES,
+    )
+
+    def save(form: forms.RelationReaderForm) -> Service:
+        documentation.relation_update_reader(relation=relation, **form.cleaned_data)
+        return relation.service
+
+    return _form_page(
+        request,
+        form_class=forms.RelationReaderForm,
+        initial=forms.initial_for(relation),
+        save=save,
+        title=f"What {relation.service.name} reads of {relation.event_type or relation.topic}",
+        tab="services",
+        subject=relation.service,
+        cancel_url=catalog_url(relation.service),
+        success_message="Reader declaration saved.",
+    )
+
+
 @action_needs_role
 def relation_delete(request: HttpRequest, pk: int) -> HttpResponse:
     relation = get_object_or_404(DeclaredRelation.objects.select_related("service"), pk=pk)
     service = relation.service
+    if not ownership.can_change(request, relation):
+        return forbidden(request, f"{service.name}'s declarations belong to its team: only its editors (or an admin).")
     documentation.relation_delete(relation=relation)
     messages.success(request, "Relation removed.")
     return redirect(catalog_url(service))

@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -76,6 +77,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "django_celery_beat",
     "eventscope",
     "governance",
@@ -88,6 +90,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "eventscope.middleware.NulInPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -165,6 +168,23 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content Security Policy (django-csp): scripts only from our own static files or with the page's nonce
+# (Plotly figures, the highlighter), nothing from elsewhere, no plugins, no framing. Inline styles stay
+# allowed: Plotly positions its SVG with them.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp_constants.SELF],
+        "script-src": [csp_constants.SELF, csp_constants.NONCE],
+        "style-src": [csp_constants.SELF, csp_constants.UNSAFE_INLINE],
+        "img-src": [csp_constants.SELF, "data:", "blob:"],
+        "font-src": [csp_constants.SELF, "data:"],
+        "connect-src": [csp_constants.SELF],
+        "object-src": [csp_constants.NONE],
+        "base-uri": [csp_constants.SELF],
+        "form-action": [csp_constants.SELF],
+        "frame-ancestors": [csp_constants.NONE],
+    }
+}
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("EVENTSCOPE_MAX_REQUEST_BYTES", 5 * 1024 * 1024))
 EVENTSCOPE_MAX_SCHEMA_BYTES = int(os.environ.get("EVENTSCOPE_MAX_SCHEMA_BYTES", 1024 * 1024))  # larger: 42209
 
@@ -222,6 +242,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets that share a field name with another app's get their own component name.
+    "ENUM_NAME_OVERRIDES": {"AlertRuleKindEnum": "monitoring.models.alerts.AlertRule.Kind"},
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -256,7 +278,17 @@ CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "eventscope.heartbeat", "schedule": 30.0},
     # Trace index retention (each cluster's TracingSettings.retention_days), daily.
     "purge-trace-index": {"task": "monitoring.purge_trace_index", "schedule": 24 * 60 * 60.0},
+    # Consumer lag samples: roll raw ones up to minutes, minutes to hours, drop the oldest (EVENTSCOPE_LAG_*).
+    "lag-retention": {"task": "monitoring.lag_retention", "schedule": 10 * 60.0},
+    # Alerts: evaluated after every lag poll; this is the fallback (no-data rules, webhook retries), every minute.
+    "evaluate-alerts": {"task": "monitoring.evaluate_alerts", "schedule": 60.0},
+    # Lineage edges (declared, discovered, observed) of every cluster, every 5 minutes.
+    "refresh-lineage": {"task": "lineage.refresh_edges", "schedule": 5 * 60.0},
 }
+# Lineage's observed edges: how far apart a consume and the next produce of one chain may be, and after how
+# long without traffic an observed edge turns stale.
+LINEAGE_OBSERVED_WINDOW_S = float(os.environ.get("EVENTSCOPE_LINEAGE_OBSERVED_WINDOW_S", "300"))
+LINEAGE_OBSERVED_STALE_AFTER_S = float(os.environ.get("EVENTSCOPE_LINEAGE_OBSERVED_STALE_AFTER_S", str(7 * 24 * 3600)))
 
 # ---------------------------------------------------------------------------------------------
 # Kafka
@@ -270,6 +302,22 @@ KAFKA_SASL_PASSWORD = os.environ.get("KAFKA_SASL_PASSWORD") or None
 KAFKA_SSL_CA_FILE = os.environ.get("KAFKA_SSL_CA_FILE") or None
 # Every gateway call is bounded; a cluster that does not answer is an error, never a hang.
 KAFKA_REQUEST_TIMEOUT_S = float(os.environ.get("EVENTSCOPE_KAFKA_TIMEOUT_S", "10"))
+
+# ---------------------------------------------------------------------------------------------
+# Consumer lag poller (monitoring.lag): one beat entry per cluster, samples kept raw, then rolled up
+# ---------------------------------------------------------------------------------------------
+EVENTSCOPE_LAG_POLL_INTERVAL_S = float(os.environ.get("EVENTSCOPE_LAG_POLL_INTERVAL_S", "15"))
+EVENTSCOPE_LAG_RAW_RETENTION_H = float(os.environ.get("EVENTSCOPE_LAG_RAW_RETENTION_H", "24"))
+EVENTSCOPE_LAG_MINUTE_RETENTION_D = float(os.environ.get("EVENTSCOPE_LAG_MINUTE_RETENTION_D", "7"))
+EVENTSCOPE_LAG_HOUR_RETENTION_D = float(os.environ.get("EVENTSCOPE_LAG_HOUR_RETENTION_D", "90"))
+# Samples per partition the status evaluation looks at, and how many in a row make a verdict.
+EVENTSCOPE_LAG_WINDOW = int(os.environ.get("EVENTSCOPE_LAG_WINDOW", "10"))
+EVENTSCOPE_LAG_MIN_SAMPLES = int(os.environ.get("EVENTSCOPE_LAG_MIN_SAMPLES", "5"))
+# Exact time lag: read the record at the committed offset of at most this many lagging partitions per cycle.
+EVENTSCOPE_LAG_EXACT_PARTITIONS = int(os.environ.get("EVENTSCOPE_LAG_EXACT_PARTITIONS", "20"))
+# Alert notifications link to the subject's page: with this prefix (https://eventscope.example.com) the link
+# is absolute; without it, a path.
+EVENTSCOPE_BASE_URL = os.environ.get("EVENTSCOPE_BASE_URL", "").rstrip("/")
 
 # ---------------------------------------------------------------------------------------------
 # Logging: to stderr, where gunicorn, Celery and compose collect it

@@ -20,7 +20,17 @@ from django.core.exceptions import PermissionDenied
 
 from eventscope.roles import ADMIN, EDITOR, ROLES, user_role
 
-__all__ = ["CHANGE", "DELETE", "OwnershipDenied", "can_change", "check_change", "owner_team_of", "subject_owner_team"]
+__all__ = [
+    "CHANGE",
+    "DELETE",
+    "OwnershipDenied",
+    "can_change",
+    "check_change",
+    "check_create",
+    "may_write_somewhere",
+    "owner_team_of",
+    "subject_owner_team",
+]
 
 CHANGE, DELETE = "change", "delete"
 
@@ -107,6 +117,35 @@ def check_change(request_or_user: Any, obj: Any = None, *, action: str = CHANGE,
                 f"This belongs to team {team.name}: only its editors (or an admin) may change it."
                 + (f" Ask {team.contact_channel}." if getattr(team, "contact_channel", "") else "")
             )
+
+
+def check_create(request_or_user: Any, owner_team: Any = None) -> None:
+    """Raise OwnershipDenied unless the request may create an object owned by `owner_team` (or unowned)."""
+    from catalog.models import TeamMembership
+
+    user, role, scope_role = _role(request_or_user)
+    capped = _capped(role, scope_role)
+    if capped == ADMIN:
+        return
+    if owner_team is None:
+        if capped != EDITOR:
+            raise OwnershipDenied("Adding to the catalog needs the editor or admin role.")
+        return
+    team_editor = TeamMembership.objects.filter(team=owner_team, user=user, role=TeamMembership.Role.EDITOR).exists()
+    if not team_editor or _capped(EDITOR, scope_role) != EDITOR:
+        raise OwnershipDenied(f"Only editors of team {owner_team.name} (or an admin) may add things it owns.")
+
+
+def may_write_somewhere(request_or_user: Any) -> bool:
+    """Whether the request could write anything at all: a cheap first gate before the object is known."""
+    from catalog.models import TeamMembership
+
+    user, role, scope_role = _role(request_or_user)
+    if _capped(role, scope_role) in (EDITOR, ADMIN):
+        return True
+    if role is None or _capped(EDITOR, scope_role) != EDITOR:
+        return False
+    return TeamMembership.objects.filter(user=user, role=TeamMembership.Role.EDITOR).exists()
 
 
 def can_change(request_or_user: Any, obj: Any = None, *, action: str = CHANGE) -> bool:

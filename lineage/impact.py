@@ -176,6 +176,8 @@ class ImpactReport:
     existing_version: int | None = None
     diff_error: str = ""
     notes: list[str] = field(default_factory=list)
+    # Schema policy violations (governance.policies) as dicts: rule, severity, message, path.
+    policy_violations: list[dict[str, Any]] = field(default_factory=list)
 
     # -- verdicts ---------------------------------------------------------------------------------
     @property
@@ -183,9 +185,14 @@ class ImpactReport:
         return [consumer for consumer in self.consumers if consumer.verdict == BREAKS]
 
     @property
+    def policy_errors(self) -> list[dict[str, Any]]:
+        return [v for v in self.policy_violations if v["severity"] == "error"]
+
+    @property
     def breaking(self) -> bool:
-        """What a CI pipeline fails on: the registry would refuse it, or a consumer breaks."""
-        return not self.compatible or bool(self.breaking_consumers)
+        """What a CI pipeline fails on: the registry would refuse it (incompatible, or a policy error), or a
+        consumer breaks."""
+        return not self.compatible or bool(self.policy_errors) or bool(self.breaking_consumers)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -223,6 +230,7 @@ class ImpactReport:
                 "existingVersion": self.existing_version,
                 "messages": list(self.compatibility_messages),
             },
+            "policies": {"passes": not self.policy_errors, "violations": list(self.policy_violations)},
             "latestVersion": self.latest_version,
             "changes": [asdict(change) for change in self.changes],
             "diffError": self.diff_error,
@@ -267,6 +275,14 @@ class ImpactReport:
             )
         else:
             lines.append(f"Compatibility: ❌ the registry would refuse this schema under {self.level}.")
+        if self.policy_violations:
+            worst = "❌" if self.policy_errors else "⚠️"
+            lines.append(
+                f"Schema policies: {worst} "
+                + "; ".join(f"{v['severity']} `{v['rule']}`: {_cell(v['message'])}" for v in self.policy_violations)
+            )
+        else:
+            lines.append("Schema policies: ✅ no violation.")
         if self.topics:
             lines.append("Topics: " + ", ".join(f"`{topic}`" for topic in self.topics))
         lines.append("")
@@ -614,6 +630,7 @@ def analyze_impact(
     from django.db.models import Q
 
     from catalog.models import DeclaredRelation, EventType, Service, Topic
+    from governance.services import schema_policy_check
     from lineage import selectors as lineage_selectors
     from schemas import diff, formats, page_selectors
     from schemas import selectors as registry
@@ -759,4 +776,8 @@ def analyze_impact(
         existing_version=verdict.existing_version,
         diff_error=diff_error,
         notes=notes,
+        policy_violations=[
+            v.as_dict()
+            for v in schema_policy_check(subject, prepared.parsed, registry.parsed_schema_by_id(latest.schema.id))
+        ],
     )

@@ -17,14 +17,11 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from eventscope.listing import PAGE_SIZES, is_htmx_partial, paginate
-from eventscope.roles import user_can_write
+from governance import ownership
 
 from . import diff, formats, page_selectors, selectors, services
 from .errors import IncompatibleSchemaError, RegistryError, SubjectNotFoundError
 from .forms import SubjectFilterForm, TryVersionForm, ValidateMessageForm
-
-# The note in the impact slot until lineage provides the consumers of a subject.
-IMPACT_PLACEHOLDER = "affected consumers appear here once lineage lands"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,9 +124,24 @@ def subject_diff(request: HttpRequest, subject: str) -> HttpResponse:
 # Try a new version, register it
 # ---------------------------------------------------------------------------------------------
 def _check_context(page: page_selectors.SubjectPage, form: TryVersionForm) -> dict:
-    """The verdict and the diff against the latest version for a valid form (nothing stored)."""
-    context = {"subject": page, "form": form, "impact_placeholder": IMPACT_PLACEHOLDER}
+    """The verdict, the diff against the latest version and the affected consumers for a valid form (nothing stored)."""
+    context = {"subject": page, "form": form}
     if form.is_bound and form.is_valid() and form.prepared is not None:
+        # Imported here: lineage builds on the registry, so the registry's module does not load it at import.
+        from lineage.impact import ImpactInputError, ImpactNotFoundError, analyze_impact
+
+        try:
+            impact = analyze_impact(
+                subject=page.name,
+                schema_text=form.cleaned_data["schema"],
+                schema_type=form.cleaned_data["schema_type"],
+                references=form.cleaned_data["references"],
+            )
+        except (ImpactInputError, ImpactNotFoundError) as exc:
+            context["impact_error"] = exc.message
+        else:
+            context["impact"] = impact
+            context["impact_markdown"] = impact.to_markdown()
         latest = page.latest
         context["verdict"] = page_selectors.compatibility_verdict(page.name, form.prepared)
         if latest is not None:
@@ -164,7 +176,7 @@ def subject_check(request: HttpRequest, subject: str) -> HttpResponse:
 
 @require_POST
 def subject_register(request: HttpRequest, subject: str) -> HttpResponse:
-    if not user_can_write(request.user):
+    if not ownership.can_change(request, subject):  # the subject's team (through its event type or topic)
         return _forbidden(request, subject)
     page = _subject_or_404(subject)
     form = TryVersionForm(request.POST)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import Model, Prefetch, QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.openapi import AutoSchema
@@ -30,8 +31,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from eventscope.api.errors import error_response
-from eventscope.api.permissions import ReadAuthenticatedWriteEditor
+from eventscope.api.permissions import OwnedObjectWrites, ReadAuthenticatedWriteEditor, require_change, require_create
 from eventscope.roles import ADMIN, request_role
+from monitoring.lag_selectors import group_lag
 
 from .. import filtersets, selectors
 from ..models import Cluster, ConsumerGroup, DeclaredRelation, Domain, EventType, Service, Team, TeamMembership, Topic
@@ -121,7 +123,7 @@ class CatalogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     schema = CatalogAutoSchema()
     filter_backends = [CatalogFilterBackend]
     pagination_class = CatalogPagination
-    permission_classes = [ReadAuthenticatedWriteEditor]
+    permission_classes = [OwnedObjectWrites]
     # PATCH changes the fields it names; there is no PUT (a full replace would reset what it leaves out).
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
@@ -143,7 +145,14 @@ class CatalogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def get_object(self) -> Model:
         # Not filter_queryset(): list filters (say, "present topics only") do not hide an object from its URL.
         lookup = self.lookup_url_kwarg or self.lookup_field
-        obj = self.get_queryset().filter(**{self.lookup_field: self.kwargs[lookup]}).first()
+        queryset = self.get_queryset()
+        try:  # "/topics/abc/" is an unknown topic, not a server error
+            meta = queryset.model._meta
+            field = meta.pk if self.lookup_field == "pk" else meta.get_field(self.lookup_field)
+            value = field.to_python(self.kwargs[lookup])
+        except ValidationError:
+            value = None
+        obj = queryset.filter(**{self.lookup_field: value}).first() if value is not None else None
         if obj is None:
             # DRF's NotFound, not Django's Http404: the error handler formats APIExceptions.
             raise exceptions.NotFound(
@@ -177,11 +186,16 @@ class DocumentedViewSet(CatalogViewSet):
         raise NotImplementedError
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self.written(self.create_object(self.validated_input()), status.HTTP_201_CREATED)
+        values = self.validated_input()
+        require_create(request, values.get("owner_team"))
+        return self.written(self.create_object(values), status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        obj = self.get_object()
-        return self.written(self.update_object(obj, self.validated_input(partial=True)))
+        obj = self.get_object()  # checks the object's own owner
+        values = self.validated_input(partial=True)
+        if "owner_team" in values:
+            require_change(request, obj, new_owner=values["owner_team"])
+        return self.written(self.update_object(obj, values))
 
 
 def _list_schema(**kwargs: Any) -> Callable:
@@ -276,7 +290,10 @@ class TopicViewSet(CatalogViewSet):
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         topic = self.get_object()
-        return self.written(documentation.topic_update_documentation(topic=topic, **self.validated_input(partial=True)))
+        values = self.validated_input(partial=True)
+        if "owner_team" in values:
+            require_change(request, topic, new_owner=values["owner_team"])
+        return self.written(documentation.topic_update_documentation(topic=topic, **values))
 
 
 def _group_detail() -> QuerySet:
@@ -310,6 +327,17 @@ class ConsumerGroupViewSet(CatalogViewSet):
     lookup_field = "group_id"
     lookup_value_regex = "[^/]+"
 
+    def get_queryset(self) -> QuerySet:
+        # The poller's latest verdict rides along in the same query (its per-partition data stays behind).
+        return super().get_queryset().select_related("lag_state").defer("lag_state__partitions", "lag_state__window")
+
+    @extend_schema(parameters=[CLUSTER_PARAMETER], responses={200: s.GroupLagSerializer, 404: s.ErrorSerializer})
+    @action(detail=True, methods=["get"], url_path="lag")
+    def lag(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Per partition committed offset, log-end offset, lag, time lag (s) and status; per group totals, status
+        and time-to-clear estimate, as of the last lag poll."""
+        return Response(group_lag(self.get_object()))
+
     def get_object(self) -> Model:
         groups = self.get_queryset().filter(group_id=self.kwargs["group_id"])
         cluster = self.request.query_params.get("cluster")
@@ -331,7 +359,15 @@ class ConsumerGroupViewSet(CatalogViewSet):
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         group = self.get_object()
         values = self.validated_input(partial=True)
+        if values.get("service") is not None:
+            require_change(request, group, new_owner=values["service"].owner_team)
         return self.written(documentation.consumer_group_update_documentation(group=group, **values))
+
+
+@extend_schema(exclude=True)
+class ConsumerGroupLagWithoutSlash(ConsumerGroupViewSet):
+    """DESIGN.md's `/consumer-groups/{group}/lag` (no trailing slash): the router's `lag/` answer, listed once in
+    the OpenAPI document."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,18 +482,28 @@ def _relations() -> QuerySet[DeclaredRelation]:
 
 
 class RelationViewSet(mixins.DestroyModelMixin, CatalogViewSet):
-    """Declared relations: a service produces or consumes an event type or a topic. Create and delete."""
+    """Declared relations: a service produces or consumes an event type or a topic. Create and delete; PATCH
+    changes only what a consumer declares it reads (reader schema version, read fields)."""
 
     queryset = DeclaredRelation.objects.none()
     selector = staticmethod(_relations)
     serializer_class = s.RelationSerializer
     input_serializer_class = s.RelationInputSerializer
     filterset_class = RelationFilterSet
-    http_method_names = ["get", "post", "delete", "head", "options"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    delete_is_change = True  # removing a declaration changes the service's documentation; it deletes no data
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        relation = documentation.relation_create(**self.validated_input(), source="api")
+        values = self.validated_input()
+        require_change(request, values["service"])
+        relation = documentation.relation_create(**values, source="api")
         return self.written(relation, status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        relation = self.get_object()
+        return self.written(
+            documentation.relation_update_reader(relation=relation, **self.validated_input(partial=True))
+        )
 
     def perform_destroy(self, instance: DeclaredRelation) -> None:
         documentation.relation_delete(relation=instance)

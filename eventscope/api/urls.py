@@ -1,7 +1,7 @@
 """REST API under /api/v1/: each app's api/urls.py is included here as it lands."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import views
 
@@ -10,7 +10,8 @@ urlpatterns = [
     path("", include("catalog.api.urls")),
     path("", include("catalog.api.asyncapi_urls")),
     path("", include("monitoring.api.urls")),
+    path("", include("lineage.api.urls")),
     path("", include("governance.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -24,6 +24,7 @@ from catalog.models import (
     Service,
     Tag,
     Team,
+    TeamMembership,
     Topic,
 )
 from catalog.services import clusters as cluster_services
@@ -91,13 +92,22 @@ def catalog(db):
 
 @pytest.fixture
 def api(make_user):
-    """api(role) -> an APIClient logged in as a fresh user of that role (None: anonymous)."""
+    """api(role) -> an APIClient logged in as a fresh user of that role (None: anonymous).
+
+    An "editor" is also an editor of every team that exists when the client is made, so these tests can
+    change owned things; tests/governance/test_ownership.py covers who may change what.
+    """
     counter = iter(range(1000))
 
     def client_for(role: str | None = "viewer") -> APIClient:
         client = APIClient()
         if role:
-            client.force_authenticate(make_user(f"{role}-{next(counter)}", role))
+            user = make_user(f"{role}-{next(counter)}", role)
+            if role == "editor":
+                TeamMembership.objects.bulk_create(
+                    TeamMembership(team=team, user=user, role="editor") for team in Team.objects.all()
+                )
+            client.force_authenticate(user)
         return client
 
     return client_for
@@ -200,7 +210,10 @@ def test_teams_with_members(catalog, api, make_user):
         {"username": "bob", "role": "editor"},
     ]
     assert created.json()["member_count"] == 2
-    changed = editor.patch("/api/v1/teams/platform/", {"members": [{"username": "alice"}]}, format="json")
+    # The team now belongs to itself: its editors (bob) or an admin change it, not the editor who made it.
+    refused = assert_error(editor.patch("/api/v1/teams/platform/", {"members": []}, format="json"), 403)
+    assert "team Platform" in refused["message"]
+    changed = api("admin").patch("/api/v1/teams/platform/", {"members": [{"username": "alice"}]}, format="json")
     assert changed.json()["members"] == [{"username": "alice", "role": "member"}]
 
     error = assert_error(

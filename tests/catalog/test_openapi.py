@@ -18,6 +18,7 @@ CATALOG_PATHS = {
     "/api/v1/topics/{id}/": {"get", "patch"},
     "/api/v1/consumer-groups/": {"get"},
     "/api/v1/consumer-groups/{group_id}/": {"get", "patch"},
+    "/api/v1/consumer-groups/{group_id}/lag/": {"get"},
     "/api/v1/domains/": {"get", "post"},
     "/api/v1/domains/{slug}/": {"get", "patch"},
     "/api/v1/teams/": {"get", "post"},
@@ -27,7 +28,7 @@ CATALOG_PATHS = {
     "/api/v1/event-types/": {"get", "post"},
     "/api/v1/event-types/{slug}/": {"get", "patch"},
     "/api/v1/relations/": {"get", "post"},
-    "/api/v1/relations/{id}/": {"get", "delete"},
+    "/api/v1/relations/{id}/": {"get", "patch", "delete"},
 }
 
 

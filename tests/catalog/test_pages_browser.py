@@ -11,6 +11,7 @@ import json
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import SCREENSHOTS
 
@@ -67,8 +68,12 @@ def register_order_schema(subject: str) -> None:
 
 
 def test_browse_to_a_topic_document_it_and_find_it_by_a_schema_field(live_server, make_user, page, discovered_topic):
-    make_user("alice", "editor")
+    alice = make_user("alice", "editor")
     topic = discovered_topic
+    # She hands the topic to team Checkout below: only its editors may (governance.ownership).
+    from catalog.models import Team, TeamMembership
+
+    TeamMembership.objects.create(team=Team.objects.get(name="Checkout"), user=alice, role="editor")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
@@ -90,7 +95,7 @@ def test_browse_to_a_topic_document_it_and_find_it_by_a_schema_field(live_server
     page.wait_for_url(re.compile(r".*/catalog/topics/\?.*q=" + re.escape(topic)))
     rows = page.locator("#results tbody tr")
     rows.first.wait_for()
-    page.wait_for_function("document.querySelectorAll('#results tbody tr').length === 1")
+    expect(page.locator("#results tbody tr")).to_have_count(1)  # polled from outside: CSP forbids eval
     assert page.locator("#filter-form").count() == 1  # the form was not re-rendered, only the table
     page.screenshot(path=str(SCREENSHOTS / "catalog-topics.png"), full_page=True)
     page.click(f"#results a:has-text('{topic}')")

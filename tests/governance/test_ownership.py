@@ -142,3 +142,34 @@ def test_registry_writes_follow_ownership(client, shop):
     assert paula("put", "config", {"compatibility": "NONE"}).status_code == 403
     assert "admin" in paula("delete", f"subjects/{owned}").json()["message"]
     assert root("delete", f"subjects/{owned}").status_code == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages and the API go through the same rules
+# ---------------------------------------------------------------------------------------------
+def test_pages_and_api_follow_ownership(client, shop):
+    from rest_framework.test import APIClient
+
+    owned = shop["owned"][0]
+    edit = f"/catalog/services/{owned.slug}/edit/"
+    client.force_login(shop["users"]["editor"])
+    refused = client.post(edit, {"name": "payments", "description": "Hijacked."})
+    assert refused.status_code == 403 and "team Payments" in refused.content.decode()
+    client.force_login(shop["users"]["payments_editor"])  # a global viewer, editor of the owning team
+    form = {"name": "payments", "description": "Takes payments.", "owner_team": shop["payments"].pk}
+    assert client.post(edit, form).status_code == 302
+    moved = client.post(edit, form | {"owner_team": shop["orders"].pk})
+    assert moved.status_code == 403  # not an editor of Orders
+    owned.refresh_from_db()
+    assert (owned.description, owned.owner_team) == ("Takes payments.", shop["payments"])
+
+    api = APIClient()
+    api.force_authenticate(shop["users"]["editor"])
+    denied = api.patch(f"/api/v1/services/{owned.slug}/", {"description": "x"}, format="json")
+    assert denied.status_code == 403 and "team Payments" in denied.json()["error"]["message"]
+    assert api.patch("/api/v1/services/legacy/", {"description": "Old."}, format="json").status_code == 200
+    created = api.post("/api/v1/services/", {"name": "fraud", "owner_team": "payments"}, format="json")
+    assert created.status_code == 403
+    api.force_authenticate(shop["users"]["payments_editor"])
+    assert api.post("/api/v1/services/", {"name": "fraud", "owner_team": "payments"}, format="json").status_code == 201
+    assert api.patch("/api/v1/services/legacy/", {"description": "x"}, format="json").status_code == 403

@@ -329,3 +329,18 @@ def test_the_policies_page_reads_for_everyone_and_saves_for_admins(client, make_
     bad = client.post("/governance/policies/", form)
     assert bad.status_code == 400 and b"not a valid regular expression" in bad.content
     assert not SchemaPolicy.objects.filter(domain=None).exists()
+
+
+@pytest.mark.django_db
+def test_the_impact_report_carries_the_policy_verdict_beside_compatibility():
+    from lineage.impact import analyze_impact
+    from schemas import services as registry_services
+
+    tagged = avro(*ENVELOPE, field("email", **{"confluent:tags": ["PII"]}))
+    registry_services.subject_register_version(subject="shop.customers-value", schema_text=tagged.text)
+    report = analyze_impact(subject="shop.customers-value", schema_text=avro(*ENVELOPE, field("email")).text)
+    assert report.compatible and report.breaking  # compatible, but a policy error would block it
+    assert report.as_dict()["policies"]["passes"] is False
+    assert "classification-kept" in report.to_markdown()
+    fine = analyze_impact(subject="shop.customers-value", schema_text=tagged.text)
+    assert fine.as_dict()["policies"] == {"passes": True, "violations": []} and not fine.breaking

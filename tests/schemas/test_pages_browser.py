@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from playwright.sync_api import expect
 
 from catalog.services import documentation
 from schemas import services
@@ -86,7 +87,11 @@ def registry():
 
 
 def test_try_an_incompatible_change(live_server, make_user, registry, page):
-    make_user("alice", "editor")
+    alice = make_user("alice", "editor")
+    # The shop's subjects belong to teams: alice edits for all of them (governance.ownership).
+    from catalog.models import Team, TeamMembership
+
+    TeamMembership.objects.bulk_create(TeamMembership(team=t, user=alice, role="editor") for t in Team.objects.all())
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     page.goto(f"{live_server.url}/schemas/")
@@ -101,9 +106,9 @@ def test_try_an_incompatible_change(live_server, make_user, registry, page):
     # Filtering swaps the table (HTMX) and pushes the URL.
     page.select_option("#id_type", "JSON")
     page.wait_for_url("**/schemas/?type=JSON*")
-    page.wait_for_function("document.querySelectorAll('.subjects-table tbody tr').length === 1")
+    expect(page.locator(".subjects-table tbody tr")).to_have_count(1)  # CSP forbids eval in the page
     page.select_option("#id_type", "")
-    page.wait_for_function("document.querySelectorAll('.subjects-table tbody tr').length === 3")
+    expect(page.locator(".subjects-table tbody tr")).to_have_count(3)
 
     page.click(f".subjects-table >> text={SUBJECT}")
     page.wait_for_url(f"**/schemas/subjects/{SUBJECT}/")
