@@ -1,5 +1,7 @@
 """Template context shared by every page: the navigation of the four journeys and the user's role."""
 
+from django.conf import settings
+
 from .roles import ADMIN, EDITOR, user_role
 
 NAVIGATION = (
@@ -19,4 +21,5 @@ def navigation(request):
         "nav_section": section,
         "user_role": role,
         "user_can_write": role in (EDITOR, ADMIN),
+        "anonymous_read": settings.EVENTSCOPE_ANONYMOUS_READ,
     }

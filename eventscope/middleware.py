@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib.auth.middleware import LoginRequiredMiddleware as _DjangoLoginRequired
 from django.http import HttpResponseNotFound, JsonResponse
 
 
@@ -21,3 +23,22 @@ class NulInPathMiddleware:
         if request.path_info.startswith("/api/"):
             return JsonResponse({"error": {"status": 404, "code": "not_found", "message": message}}, status=404)
         return HttpResponseNotFound(message, content_type="text/plain; charset=utf-8")
+
+
+class LoginRequiredMiddleware(_DjangoLoginRequired):
+    """Django's LoginRequiredMiddleware, except that with EVENTSCOPE_ANONYMOUS_READ on, reading (GET, HEAD)
+    a page needs no login. Writing always does, and so do views that say so themselves."""
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if (
+            settings.EVENTSCOPE_ANONYMOUS_READ
+            and request.method in ("GET", "HEAD")
+            and not getattr(view_func, "login_required_always", False)
+        ):
+            return None
+        return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+def anonymous_may_read(request) -> bool:
+    """For API permission classes: a safe request without a login is fine when anonymous read is on."""
+    return settings.EVENTSCOPE_ANONYMOUS_READ and request.method in ("GET", "HEAD", "OPTIONS")

@@ -97,7 +97,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "eventscope.middleware.LoginRequiredMiddleware",  # Django's, with optional anonymous read
     "governance.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -160,6 +160,9 @@ LOGOUT_REDIRECT_URL = "login"
 # Django's LoginRequiredMiddleware guards every page; health, /metrics and login are marked
 # @login_not_required, and DRF views answer 401/403 through their own authentication instead.
 
+# Anonymous read: pages, the API and the registry answer GET without a login (writes always need one;
+# the audit log and API tokens stay private). Off by default.
+EVENTSCOPE_ANONYMOUS_READ = env_bool("EVENTSCOPE_ANONYMOUS_READ", False)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"

@@ -22,10 +22,18 @@ from .forms import ApiTokenForm, SchemaPolicyForm
 from .models import ApiToken, AuditEntry, SchemaPolicy
 from .policies import RULE_DESCRIPTIONS, merge_rules
 
+
+def login_always(view):
+    """Needs a login even when anonymous read is on (EVENTSCOPE_ANONYMOUS_READ): private or personal pages."""
+    view.login_required_always = True
+    return view
+
+
 # The clear text of a just-created token travels to the next page view in the session, once.
 _NEW_TOKEN_KEY = "governance-new-token"  # noqa: S105 (a session key, not a secret)
 
 
+@login_always
 @never_cache
 @require_http_methods(["GET", "POST"])
 def tokens(request: HttpRequest) -> HttpResponse:
@@ -103,6 +111,7 @@ def policies(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     return render(request, "governance/policies.html", context, status=400 if form.errors else 200)
 
 
+@login_always
 @require_http_methods(["GET"])
 def audit_log(request: HttpRequest) -> HttpResponse:
     """The audit log, newest first, filterable; read-only by design (no page changes entries)."""
@@ -122,6 +131,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     return render(request, template, context, status=400 if filterset.errors else 200)
 
 
+@login_always
 @require_http_methods(["GET"])
 def audit_entry(request: HttpRequest, pk: int) -> HttpResponse:
     entry = get_object_or_404(AuditEntry, pk=pk)

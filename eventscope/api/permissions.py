@@ -4,6 +4,7 @@ scope caps its user's role)."""
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
+from eventscope.middleware import anonymous_may_read
 from eventscope.roles import request_can_write
 from governance import ownership
 
@@ -13,7 +14,7 @@ class ReadAuthenticatedWriteEditor(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         if not (request.user and request.user.is_authenticated):
-            return False
+            return anonymous_may_read(request)
         if request.method in SAFE_METHODS:
             return True
         return request_can_write(request)
@@ -27,7 +28,7 @@ class OwnedObjectWrites(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         if not (request.user and request.user.is_authenticated):
-            return False
+            return anonymous_may_read(request)
         if request.method in SAFE_METHODS:
             return True
         return ownership.may_write_somewhere(request)

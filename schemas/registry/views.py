@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from eventscope.middleware import anonymous_may_read
 from governance import ownership
 from governance.authentication import BearerTokenAuthentication
 from schemas import selectors, services
@@ -72,7 +73,7 @@ class RegistryPermission(BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         if not (request.user and request.user.is_authenticated):
-            return False
+            return request.method not in getattr(view, "write_methods", ()) and anonymous_may_read(request)
         if request.method not in getattr(view, "write_methods", ()):
             return True
         subject = view.kwargs.get("subject")
