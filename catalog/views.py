@@ -26,6 +26,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_filters import FilterSet
 
 from eventscope.listing import PAGE_SIZES, is_htmx_partial, paginate
+from eventscope.roles import user_can_write
 from governance import ownership
 
 from . import filtersets, forms, selectors
@@ -52,6 +53,19 @@ def writes_need_role(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "POST" and not user_can_write(request.user):
+            return forbidden(request)
+        return view(request, *args, **kwargs)
+
+    return require_http_methods(["GET", "POST"])(wrapper)
+
+
+def writes_need_owner(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Like writes_need_role, for pages of owned things: the first gate lets team editors in (whatever their
+    global role); the object itself is checked by _form_page (governance.ownership)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.method == "POST" and not ownership.may_write_somewhere(request):
             return forbidden(request)
         return view(request, *args, **kwargs)
@@ -64,7 +78,7 @@ def action_needs_role(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not ownership.may_write_somewhere(request):
+        if not user_can_write(request.user):
             return forbidden(request)
         return view(request, *args, **kwargs)
 
@@ -90,6 +104,13 @@ def _form_page(
     its errors, and the service's transaction has rolled back, so nothing changed.
     """
     if request.method == "POST":
+        try:  # who may change this at all, before reading any input (governance.ownership)
+            if subject is not None:
+                ownership.check_change(request, subject)
+            elif "owner_team" not in form_class.base_fields:
+                ownership.check_create(request, None)
+        except ownership.OwnershipDenied as denied:
+            return forbidden(request, str(denied))
         form = form_class(request.POST)
         if form.is_valid():
             # Ownership (governance.ownership): the edited object's team, and the team it would move to.
@@ -273,7 +294,7 @@ def topic_detail(request: HttpRequest, cluster: str, name: str) -> HttpResponse:
     )
 
 
-@writes_need_role
+@writes_need_owner
 def topic_edit(request: HttpRequest, cluster: str, name: str) -> HttpResponse:
     topic = _topic(cluster, name)
     return _form_page(
@@ -295,7 +316,7 @@ def consumer_group_detail(request: HttpRequest, cluster: str, group_id: str) -> 
     return render(request, "catalog/consumer_group_detail.html", context)
 
 
-@writes_need_role
+@writes_need_owner
 def consumer_group_edit(request: HttpRequest, cluster: str, group_id: str) -> HttpResponse:
     group = _group(cluster, group_id)
     return _form_page(
@@ -324,7 +345,7 @@ def event_type_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "catalog/event_type_detail.html", context)
 
 
-@writes_need_role
+@writes_need_owner
 def event_type_create(request: HttpRequest) -> HttpResponse:
     return _form_page(
         request,
@@ -338,7 +359,7 @@ def event_type_create(request: HttpRequest) -> HttpResponse:
     )
 
 
-@writes_need_role
+@writes_need_owner
 def event_type_edit(request: HttpRequest, slug: str) -> HttpResponse:
     event_type = _event_type(slug)
     return _form_page(
@@ -366,7 +387,7 @@ def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "catalog/service_detail.html", context)
 
 
-@writes_need_role
+@writes_need_owner
 def service_create(request: HttpRequest) -> HttpResponse:
     return _form_page(
         request,
@@ -380,7 +401,7 @@ def service_create(request: HttpRequest) -> HttpResponse:
     )
 
 
-@writes_need_role
+@writes_need_owner
 def service_edit(request: HttpRequest, slug: str) -> HttpResponse:
     service = _service(slug)
     return _form_page(
@@ -395,7 +416,7 @@ def service_edit(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-@writes_need_role
+@writes_need_owner
 def relation_create(request: HttpRequest, slug: str) -> HttpResponse:
     service = _service(slug)
 
@@ -417,7 +438,7 @@ def relation_create(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-@writes_need_role
+@writes_need_owner
 def relation_edit_reader(request: HttpRequest, pk: int) -> HttpResponse:
     """What a consumer declares it reads (reader schema version, read fields), for impact analysis."""
     relation = get_object_or_404(
@@ -443,7 +464,7 @@ def relation_edit_reader(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@action_needs_role
+@require_POST
 def relation_delete(request: HttpRequest, pk: int) -> HttpResponse:
     relation = get_object_or_404(DeclaredRelation.objects.select_related("service"), pk=pk)
     service = relation.service
@@ -487,7 +508,7 @@ def team_create(request: HttpRequest) -> HttpResponse:
     )
 
 
-@writes_need_role
+@writes_need_owner
 def team_edit(request: HttpRequest, slug: str) -> HttpResponse:
     team = _team(slug)
     return _form_page(
