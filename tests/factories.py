@@ -8,6 +8,7 @@ catalog (domains, teams, services, event types) goes through catalog.services.do
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.utils import timezone
 
 from catalog.models import Cluster, ConsumerGroup, Partition, Topic
@@ -18,8 +19,9 @@ DEFAULT_MEMBERS = [{"member_id": "m-1", "client_id": "c-1", "host": "/10.0.0.7",
 
 
 def make_cluster(name: str = "local", **fields) -> Cluster:
+    """A cluster row; by default at the test broker's address, so tests that poll or discover reach it."""
     return cluster_services.cluster_create(
-        name=name, bootstrap_servers=fields.pop("bootstrap_servers", "127.0.0.1:9092"), **fields
+        name=name, bootstrap_servers=fields.pop("bootstrap_servers", settings.KAFKA_BOOTSTRAP_SERVERS), **fields
     )
 
 
