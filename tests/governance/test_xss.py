@@ -11,8 +11,10 @@ from django.test import Client
 
 from catalog.models import DeclaredRelation
 from catalog.services import documentation
+from monitoring.models import AlertRule
 from schemas import services as registry
 from tests.factories import make_cluster, make_group, make_topic
+from tests.monitoring.test_trace_pages import make_chain
 
 pytestmark = pytest.mark.django_db
 
@@ -78,6 +80,16 @@ def poisoned(db):
         example_payload=json.dumps({"note": SCRIPT}),
     )
     DeclaredRelation.objects.create(service=service, direction="consumes", event_type=event_type)
+    # What arrives from Kafka is user content too: keys, payloads, headers, error reasons.
+    make_chain(
+        cluster,
+        "order-xss",
+        [
+            (topic, f"Evil{IMG}", 0, {"key": SCRIPT, "payload_excerpt": json.dumps({"note": SCRIPT})}),
+            (topic, "Dead", 50, {"producer": SCRIPT, "error_reason": IMG, "is_dead_letter": True}),
+        ],
+    )
+    AlertRule.objects.create(name=f"rule {SCRIPT}", description=PAYLOAD, kind=AlertRule.Kind.choices[0][0], threshold=1)
     return {"domain": domain, "team": team, "service": service, "topic": topic, "group": group, "event": event_type}
 
 
@@ -110,6 +122,11 @@ def test_every_page_that_shows_user_text_escapes_or_sanitizes_it(client, make_us
         "/search/?q=" + SCRIPT,
         "/lineage/",
         "/governance/audit-log/",
+        "/traces/order-xss/",
+        "/monitoring/",
+        "/monitoring/dead-letters/",
+        "/monitoring/alerts/",
+        f"/monitoring/alerts/rules/{AlertRule.objects.get().pk}/",
     ]
     shown = 0
     for url in filter(None, pages):
