@@ -679,3 +679,22 @@ def cluster_detail(cluster: Cluster) -> ClusterDetail:
         topic_count=cluster.topics.present().count(),
         group_count=cluster.consumer_groups.present().count(),
     )
+
+
+def subject_catalog_value(subject: str, field: str):
+    """What the catalog says of a registry subject, by its event type, else by its topic (Confluent's topic
+    naming, `<topic>-key|value`): the id in `field` ("owner_team" or "domain"), or None."""
+    found = (
+        EventType.objects.filter(schema_subject=subject, **{f"{field}__isnull": False})
+        .values_list(field, flat=True)
+        .first()
+    )
+    if found is None:
+        topic_name, sep, part = subject.rpartition("-")
+        if sep and part in ("key", "value"):
+            found = (
+                Topic.objects.filter(name=topic_name, deleted_at__isnull=True, **{f"{field}__isnull": False})
+                .values_list(field, flat=True)
+                .first()
+            )
+    return found

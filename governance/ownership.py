@@ -41,21 +41,10 @@ class OwnershipDenied(PermissionDenied):
 
 def subject_owner_team(subject: str):
     """The team owning a registry subject: its event type's owner, else its topic's (`<topic>-key|value`)."""
-    from catalog.models import EventType, Team, Topic
+    from catalog.models import Team
+    from catalog.selectors import subject_catalog_value
 
-    owner = (
-        EventType.objects.filter(schema_subject=subject, owner_team__isnull=False)
-        .values_list("owner_team", flat=True)
-        .first()
-    )
-    if owner is None:
-        topic_name, sep, part = subject.rpartition("-")
-        if sep and part in ("key", "value"):
-            owner = (
-                Topic.objects.filter(name=topic_name, owner_team__isnull=False, deleted_at__isnull=True)
-                .values_list("owner_team", flat=True)
-                .first()
-            )
+    owner = subject_catalog_value(subject, "owner_team")
     return Team.objects.get(pk=owner) if owner is not None else None
 
 

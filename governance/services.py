@@ -98,18 +98,11 @@ def token_authenticate(clear: str, *, username: str | None = None) -> ApiToken:
 # ---------------------------------------------------------------------------------------------
 def subject_domain(subject: str):
     """The catalog domain a subject belongs to: its event type's, else its topic's (`<topic>-value|key`)."""
-    from catalog.models import Domain, EventType, Topic
+    from catalog.models import Domain
+    from catalog.selectors import subject_catalog_value
 
-    event_type = EventType.objects.filter(schema_subject=subject, domain__isnull=False).select_related("domain")
-    found = event_type.first()
-    if found is not None:
-        return found.domain
-    topic_name, sep, part = subject.rpartition("-")
-    if sep and part in ("key", "value"):
-        topic = Topic.objects.filter(name=topic_name, domain__isnull=False, deleted_at__isnull=True).first()
-        if topic is not None:
-            return Domain.objects.get(pk=topic.domain_id)
-    return None
+    domain_id = subject_catalog_value(subject, "domain")
+    return Domain.objects.get(pk=domain_id) if domain_id is not None else None
 
 
 def effective_policy_rules(subject: str) -> dict:

@@ -62,3 +62,14 @@ def make_group(cluster: Cluster, group_id: str, *, topics=(), **fields) -> Consu
     )
     group.committed_topics.set(topics)
     return group
+
+
+def make_team_editor(user, teams=None) -> None:
+    """Make `user` an editor of `teams` (default: every team there is), so a test may change what they own
+    (governance.ownership); tests/governance/test_ownership.py covers who may change what."""
+    from catalog.models import Team, TeamMembership
+
+    TeamMembership.objects.bulk_create(
+        TeamMembership(team=team, user=user, role=TeamMembership.Role.EDITOR)
+        for team in (teams if teams is not None else Team.objects.all())
+    )

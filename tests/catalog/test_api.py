@@ -24,13 +24,12 @@ from catalog.models import (
     Service,
     Tag,
     Team,
-    TeamMembership,
     Topic,
 )
 from catalog.services import clusters as cluster_services
 from catalog.services import documentation
 from eventscope.secrets import decrypt_secret
-from tests.factories import make_cluster, make_group, make_topic
+from tests.factories import make_cluster, make_group, make_team_editor, make_topic
 
 pytestmark = pytest.mark.django_db
 
@@ -104,9 +103,7 @@ def api(make_user):
         if role:
             user = make_user(f"{role}-{next(counter)}", role)
             if role == "editor":
-                TeamMembership.objects.bulk_create(
-                    TeamMembership(team=team, user=user, role="editor") for team in Team.objects.all()
-                )
+                make_team_editor(user)
             client.force_authenticate(user)
         return client
 

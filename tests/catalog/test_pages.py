@@ -9,10 +9,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from catalog.models import ConsumerGroup, DeclaredRelation, Domain, EventType, Service, Team, TeamMembership, Topic
+from catalog.models import ConsumerGroup, DeclaredRelation, Domain, EventType, Service, Team, Topic
 from catalog.services import clusters as cluster_services
 from catalog.services import documentation
-from tests.factories import make_cluster, make_group, make_topic
+from tests.factories import make_cluster, make_group, make_team_editor, make_topic
 
 pytestmark = pytest.mark.django_db
 
@@ -95,9 +95,7 @@ def editor_client(client, make_user, catalog):
     """An editor who is also an editor of every team in the catalog, so these tests can change owned things;
     tests/governance/test_ownership.py covers who may change what."""
     eddie = make_user("eddie", "editor")
-    TeamMembership.objects.bulk_create(
-        TeamMembership(team=team, user=eddie, role="editor") for team in Team.objects.all()
-    )
+    make_team_editor(eddie)
     client.force_login(eddie)
     return client
 

@@ -9,11 +9,12 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from catalog import asyncapi
-from catalog.models import DeclaredRelation, Team, TeamMembership
+from catalog.models import DeclaredRelation, TeamMembership
 from catalog.models.entities import READ_FIELD_MAX
 from catalog.services import documentation
 from catalog.services.asyncapi import asyncapi_export, asyncapi_import
 from simulator.catalog_seed import READER_DECLARATIONS, seed_shop_catalog, shop_asyncapi_document
+from tests.factories import make_team_editor
 
 pytestmark = pytest.mark.django_db
 
@@ -144,7 +145,7 @@ def test_the_service_page_shows_and_edits_a_reader(client, make_user):
     seed_shop_catalog()
     eddie = make_user("eddie", "editor")
     # Declarations are the consuming service's documentation: its team's editors change them.
-    TeamMembership.objects.bulk_create(TeamMembership(team=t, user=eddie, role="editor") for t in Team.objects.all())
+    make_team_editor(eddie)
     client.force_login(eddie)
     page = client.get("/catalog/services/shipping/").content.decode()
     assert "reads with schema v1" in page and "ship_to_country" in page
@@ -183,7 +184,7 @@ def test_declaring_a_consumes_relation_with_its_reader_on_the_form(client, make_
     seed_shop_catalog()
     eddie = make_user("eddie", "editor")
     # Declarations are the consuming service's documentation: its team's editors change them.
-    TeamMembership.objects.bulk_create(TeamMembership(team=t, user=eddie, role="editor") for t in Team.objects.all())
+    make_team_editor(eddie)
     client.force_login(eddie)
     url = "/catalog/services/analytics/relations/new/"
     response = client.post(

@@ -12,6 +12,7 @@ from django.urls import reverse
 from catalog.services import documentation
 from schemas import selectors, services
 from schemas.models import SubjectVersion
+from tests.factories import make_team_editor
 
 pytestmark = pytest.mark.django_db
 
@@ -100,12 +101,8 @@ def viewer_client(client, make_user):
 @pytest.fixture
 def editor_client(client, make_user):
     # Also an editor of every team: the shop's subjects belong to teams (governance.ownership).
-    from catalog.models import Team, TeamMembership
-
     eddie = make_user("eddie", "editor")
-    TeamMembership.objects.bulk_create(
-        TeamMembership(team=team, user=eddie, role="editor") for team in Team.objects.all()
-    )
+    make_team_editor(eddie)
     client.force_login(eddie)
     return client
 

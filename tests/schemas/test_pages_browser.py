@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from catalog.services import documentation
 from schemas import services
 from tests.conftest import SCREENSHOTS
+from tests.factories import make_team_editor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -89,9 +90,7 @@ def registry():
 def test_try_an_incompatible_change(live_server, make_user, registry, page):
     alice = make_user("alice", "editor")
     # The shop's subjects belong to teams: alice edits for all of them (governance.ownership).
-    from catalog.models import Team, TeamMembership
-
-    TeamMembership.objects.bulk_create(TeamMembership(team=t, user=alice, role="editor") for t in Team.objects.all())
+    make_team_editor(alice)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     page.goto(f"{live_server.url}/schemas/")
