@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+from dataclasses import dataclass
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from eventscope.roles import ROLES, user_role
@@ -105,16 +108,31 @@ def subject_domain(subject: str):
     return Domain.objects.get(pk=domain_id) if domain_id is not None else None
 
 
-def effective_policy_rules(subject: str) -> dict:
-    """DEFAULT_RULES, then the global settings, then those of the subject's domain."""
+@dataclass(frozen=True)
+class PolicyLayers:
+    """The schema policy settings of one scope: its own row (if any), the rules of the layer below it
+    (the defaults for the global scope; defaults + global for a domain), and the effective rules."""
+
+    own: Any
+    below: dict
+    effective: dict
+
+
+def schema_policy_layers(domain=None) -> PolicyLayers:
     from .models import SchemaPolicy
     from .policies import merge_rules
 
-    rows = {row.domain_id: row.rules for row in SchemaPolicy.objects.filter(domain__isnull=True)}
-    domain = subject_domain(subject)
-    if domain is not None:
-        rows.update({row.domain_id: row.rules for row in SchemaPolicy.objects.filter(domain=domain)})
-    return merge_rules(rows.get(None), rows.get(domain.pk) if domain is not None else None)
+    rows = {row.domain_id: row for row in SchemaPolicy.objects.filter(Q(domain__isnull=True) | Q(domain=domain))}
+    global_rules = rows[None].rules if None in rows else {}
+    if domain is None:
+        return PolicyLayers(rows.get(None), merge_rules(), merge_rules(global_rules))
+    own = rows.get(domain.pk)
+    return PolicyLayers(own, merge_rules(global_rules), merge_rules(global_rules, own.rules if own else {}))
+
+
+def effective_policy_rules(subject: str) -> dict:
+    """DEFAULT_RULES, then the global settings, then those of the subject's domain."""
+    return schema_policy_layers(subject_domain(subject)).effective
 
 
 def schema_policy_check(subject: str, schema, previous=None) -> list:

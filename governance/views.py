@@ -19,8 +19,8 @@ from eventscope.roles import ADMIN, user_role
 from . import services
 from .filtersets import AuditEntryFilterSet
 from .forms import ApiTokenForm, SchemaPolicyForm
-from .models import ApiToken, AuditEntry, SchemaPolicy
-from .policies import RULE_DESCRIPTIONS, merge_rules
+from .models import ApiToken, AuditEntry
+from .policies import RULE_DESCRIPTIONS
 
 
 def login_always(view):
@@ -75,10 +75,8 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 def policies(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     """Schema policies, global or of one domain; anyone reads, admins change them."""
     domain = get_object_or_404(Domain, slug=slug) if slug else None
-    global_rules = SchemaPolicy.objects.filter(domain=None).values_list("rules", flat=True).first() or {}
-    own = SchemaPolicy.objects.filter(domain=domain).first()
-    below = merge_rules() if domain is None else merge_rules(global_rules)
-    effective = merge_rules(global_rules) if domain is None else merge_rules(global_rules, own.rules if own else {})
+    layers = services.schema_policy_layers(domain)
+    own, below, effective = layers.own, layers.below, layers.effective
     can_change = user_role(request.user) == ADMIN
     if request.method == "POST" and not can_change:
         return render(request, "catalog/forbidden.html", status=403)

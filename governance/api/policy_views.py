@@ -18,7 +18,6 @@ from schemas import selectors as schema_selectors
 from schemas.errors import RegistryError
 
 from .. import policies, services
-from ..models import SchemaPolicy
 from .serializers import (
     PolicyCheckResultSerializer,
     PolicyCheckSerializer,
@@ -28,14 +27,12 @@ from .serializers import (
 
 
 def _policy_body(domain: Domain | None) -> dict:
-    row = SchemaPolicy.objects.filter(domain=domain).first()
-    global_rules = (SchemaPolicy.objects.filter(domain=None).values_list("rules", flat=True).first()) or {}
-    layers = [global_rules] if domain is None else [global_rules, row.rules if row else {}]
+    layers = services.schema_policy_layers(domain)
     return {
         "domain": domain.slug if domain else None,
-        "rules": row.rules if row else {},
-        "effective": policies.merge_rules(*layers),
-        "updated_at": row.updated_at if row else None,
+        "rules": layers.own.rules if layers.own else {},
+        "effective": layers.effective,
+        "updated_at": layers.own.updated_at if layers.own else None,
     }
 
 
