@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
 
 from .audit import AUDITED_MODELS
 from .models import AuditEntry
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 time filter that queries in UTC: any offset Python accepts (up to ±24 h) is valid input,
+    but PostgreSQL refuses offsets beyond ±15:59 in a literal. A time that has no UTC form (year 1 with a
+    positive offset) matches nothing."""
+
+    def filter(self, qs: QuerySet, value):
+        if value is not None and value.tzinfo is not None:
+            try:
+                value = value.astimezone(dt.UTC)
+            except OverflowError:
+                return qs.none()
+        return super().filter(qs, value)
 
 
 class AuditEntryFilterSet(django_filters.FilterSet):
@@ -19,8 +35,8 @@ class AuditEntryFilterSet(django_filters.FilterSet):
         choices=[(label, label) for label in sorted(AUDITED_MODELS)], empty_label="Any object type", label="Type"
     )
     object_id = django_filters.CharFilter(field_name="object_id", max_length=64, widget=forms.HiddenInput)
-    since = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte", label="Since")
-    until = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt", label="Until")
+    since = UtcDateTimeFilter(field_name="timestamp", lookup_expr="gte", label="Since")
+    until = UtcDateTimeFilter(field_name="timestamp", lookup_expr="lt", label="Until")
 
     class Meta:
         model = AuditEntry
