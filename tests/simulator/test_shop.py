@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -470,12 +471,16 @@ def test_ctrl_c_stops_the_command_cleanly(kafka_bootstrap, unique_name):
         text=True,
     )
     try:
-        # Wait for two progress lines: by then every service is consuming.
-        progress_lines = 0
-        while progress_lines < 2:
+        # Wait until inventory reports consuming (group joins take longer on a loaded machine),
+        # so the stop has something to commit.
+        for _ in range(240):
             line = process.stdout.readline()
             assert line, f"the command ended early: {process.stderr.read()}"
-            progress_lines += line.startswith("[")
+            consuming = re.search(r"inventory in (\d+)", line)
+            if consuming and int(consuming.group(1)) > 0:
+                break
+        else:
+            raise AssertionError("inventory never consumed within 240 progress lines")
         process.send_signal(signal.SIGINT)
         output, errors = process.communicate(timeout=30)
     finally:
