@@ -50,6 +50,8 @@ from fnmatch import fnmatchcase
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+import orjson
+
 from eventscope.kafka.types import Record
 
 __all__ = [
@@ -278,15 +280,22 @@ def _extract_plain_json(topic_rules: _TopicRules, value: bytes, limit: int) -> E
     """The general path's answer for a record without headers whose value is a JSON object, found
     by a payload path; None (take the general path) for anything else, e.g. a structured CloudEvent."""
     try:
-        text = value.decode("utf-8")
-        body = _decode_json(text)
+        # orjson reads UTF-8 bytes directly, about 5x faster than json here. Where the two could
+        # disagree (invalid UTF-8, lone surrogates, NaN, nesting past 1024) orjson refuses, and
+        # the general path answers instead; an integer beyond 64 bits is the one input it reads
+        # differently (as a float), so a float at a path also goes the general way.
+        body = _loads_fast(value)
     except (ValueError, RecursionError):
         return None
     if type(body) is not dict or ("specversion" in body and "id" in body and "type" in body):
         return None
     for path, parts in topic_rules.paths:
         found = body.get(path) if len(parts) == 1 else _lookup(body, parts)
-        if found is None or found.__class__ is bool or not isinstance(found, str | int):
+        if found is None or found.__class__ is bool:
+            continue
+        if not isinstance(found, str | int):
+            if found.__class__ is float:
+                return None
             continue
         correlation_id = str(found).strip()
         if correlation_id and len(correlation_id) <= MAX_ID_CHARS:
@@ -296,12 +305,24 @@ def _extract_plain_json(topic_rules: _TopicRules, value: bytes, limit: int) -> E
     if "\x00" in correlation_id:
         correlation_id = correlation_id.replace("\x00", "\ufffd")
     if len(value) <= limit:
+        text = value.decode("utf-8")
         excerpt = text.replace("\x00", "\ufffd") if "\x00" in text else text
     else:
         excerpt = _excerpt_bytes(value, limit)
-    event_id = _body_text(body, "event_id", "eventId")
-    causation_id = _body_text(body, "causation_id", "causationId", "causationid")
-    event_type = _body_text(body, "event_type", "eventType", "type")
+    get = body.get
+    event_id = causation_id = event_type = ""
+    for name in _EVENT_ID_FIELDS:
+        if (found := get(name)) and found.__class__ is str:
+            event_id = found
+            break
+    for name in _CAUSATION_ID_FIELDS:
+        if (found := get(name)) and found.__class__ is str:
+            causation_id = found
+            break
+    for name in _EVENT_TYPE_FIELDS:
+        if (found := get(name)) and found.__class__ is str:
+            event_type = found
+            break
     return Extracted(
         correlation_id,
         f"payload:{path}",
@@ -371,11 +392,9 @@ def _extract(
     if cloudevent:
         event_id = get("ce_id") or _body_text(body, "id")
     else:
-        event_id = get("ce_id") or _body_text(body, "event_id", "eventId")
-    causation_id = (
-        get("causation_id") or get("ce_causationid") or _body_text(body, "causation_id", "causationId", "causationid")
-    )
-    event_type = get("ce_type") or _body_text(body, "event_type", "eventType", "type")
+        event_id = get("ce_id") or _body_text(body, *_EVENT_ID_FIELDS)
+    causation_id = get("causation_id") or get("ce_causationid") or _body_text(body, *_CAUSATION_ID_FIELDS)
+    event_type = get("ce_type") or _body_text(body, *_EVENT_TYPE_FIELDS)
     if data is not None:
         causation_id = causation_id or _body_text(data, "causation_id", "causationId")
         event_type = event_type or _body_text(data, "event_type", "eventType")
@@ -632,7 +651,12 @@ def _read_framed(value: bytes, by_name: dict[str, str], limit: int, decode_frame
     return _Payload(_framed_guess(by_name), _excerpt_hex(value, limit), None, "payload", SkipReason.PAYLOAD_NOT_DECODED)
 
 
+# Body fields naming the event, its cause and its type, in order of preference.
+_EVENT_ID_FIELDS = ("event_id", "eventId")
+_CAUSATION_ID_FIELDS = ("causation_id", "causationId", "causationid")
+_EVENT_TYPE_FIELDS = ("event_type", "eventType", "type")
 _decode_json = json.JSONDecoder().decode
+_loads_fast = orjson.loads
 
 
 def _json_or_none(value: bytes) -> Any:

@@ -677,6 +677,8 @@ json_scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(10**20), max_value=10**20),
+    st.integers(min_value=2**64, max_value=10**30),  # beyond 64 bits: orjson reads these as floats
+    st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=8),
     st.sampled_from(["", "  ", " ord-1 ", "x" * 256, "a\x00b", "OrderPlaced", "1.0"]),
 )
@@ -716,3 +718,14 @@ def test_fast_path_for_plain_json_agrees_with_the_general_path(body, excerpt_byt
     general = _extract("shop.orders.placed", b"ord-1", value, (), rules, None)
 
     assert fast == general
+
+
+def test_an_integer_id_beyond_64_bits_keeps_every_digit():
+    from monitoring.extraction import extract_fields
+
+    value = b'{"correlation_id": 123456789012345678901234567890, "type": "OrderPlaced"}'
+
+    found = extract_fields("shop.orders.placed", None, value, None, ExtractionRules.from_settings())
+
+    assert found.correlation_id == "123456789012345678901234567890"
+    assert found.event_type == "OrderPlaced"
