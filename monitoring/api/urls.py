@@ -4,13 +4,14 @@ slash answers the same, like the rest of the API's URLs."""
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import alert_views, views
+from . import alert_views, latency_views, views
 
 urlpatterns = [
     path("traces/", views.trace_search, name="api-trace-search"),
     path("traces/<str:correlation_id>", views.trace_detail, name="api-trace-detail"),
     path("traces/<str:correlation_id>/", views.trace_detail_with_slash, name="api-trace-detail-slash"),
     path("flows/", views.flow_list, name="api-flow-list"),
+    path("latency/", latency_views.latency_overview, name="api-latency"),
 ]
 
 # Alerts: rules (CRUD, editors write) and the alerts they raised (read).

@@ -234,3 +234,32 @@ def test_a_nul_character_in_a_trace_id_or_search_is_a_clean_miss(api, chains):
     assert response.status_code == 404
     assert response.json()["error"]["status"] == 404
     assert api.get("/api/v1/traces/", {"q": "abc\x00"}).json() == {"results": []}
+
+
+def test_latency_overview(api, chains):
+    body = api.get("/api/v1/latency/").json()
+
+    assert body["window"] == "1h" and body["cluster"] is None
+    assert body["chains"] == 3
+    services = {group["name"]: group for group in body["services"]}
+    # Stock was reserved 42 ms (complete chain) and 20 ms (stuck chain) after the order: both hops land
+    # on inventory, the service producing StockReserved (named by the record, or declared in the catalog).
+    assert services["inventory"]["hop_ms"]["count"] == 2
+    assert services["inventory"]["hop_ms"]["p50"] == 31.0
+    topics = {group["name"]: group for group in body["topics"]}
+    assert topics["shop.payments.completed"]["hop_ms"]["p50"] == 88.0
+    assert topics["shop.payments.completed"]["broker_ms"] is None
+    assert body["end_to_end_ms"]["count"] >= 1
+    flows = {tuple(flow["signature"]): flow for flow in body["flows"]}
+    assert flows[("OrderPlaced", "StockReserved", "PaymentCompleted")]["end_to_end_ms"]["p50"] == 130.0
+
+
+def test_latency_window_excludes_older_chains(api, chains):
+    assert api.get("/api/v1/latency/", {"window": "15m"}).json()["chains"] == 0  # the chains are 30 minutes old
+
+
+def test_latency_bad_input_and_login(api, chains):
+    response = api.get("/api/v1/latency/", {"window": "forever", "cluster": "no-such-cluster"})
+    assert response.status_code == 400
+    assert set(response.json()["error"]["detail"]) == {"window", "cluster"}
+    assert APIClient().get("/api/v1/latency/").status_code == 401
