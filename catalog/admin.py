@@ -8,15 +8,33 @@ from . import models
 from .services import clusters as cluster_services
 
 
+class SecretTextarea(forms.Textarea):
+    """A textarea that never renders a value back, not even the one just submitted (like PasswordInput)."""
+
+    def format_value(self, value):
+        return None
+
+
 class ClusterAdminForm(forms.ModelForm):
-    """Cluster settings; the password is write-only and every change goes through the cluster services."""
+    """Cluster settings; the password and client key are write-only; every change goes through the cluster services."""
 
     sasl_password = forms.CharField(
         required=False,
+        label="SASL password",
         widget=forms.PasswordInput(render_value=False),
         help_text="Leave empty to keep the stored password. It is stored encrypted and never shown.",
     )
-    clear_sasl_password = forms.BooleanField(required=False)
+    clear_sasl_password = forms.BooleanField(required=False, label="Clear SASL password")
+    ssl_key_pem = forms.CharField(
+        required=False,
+        strip=False,
+        label="TLS client key (PEM)",
+        # Never rendered back: the field is always empty on the page, like the password.
+        widget=SecretTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="Mutual TLS: the client certificate's private key, unencrypted PEM. Leave empty to keep the "
+        "stored key. It is stored encrypted and never shown.",
+    )
+    clear_ssl_key_pem = forms.BooleanField(required=False, label="Clear TLS client key")
 
     class Meta:
         model = models.Cluster
@@ -28,15 +46,29 @@ class ClusterAdminForm(forms.ModelForm):
             "sasl_mechanism",
             "sasl_username",
             "ssl_ca_pem",
+            "ssl_certificate_pem",
+            "ssl_verify_hostname",
             "discovery_enabled",
             "discovery_interval_s",
         )
+        labels = {"sasl_mechanism": "SASL mechanism", "sasl_username": "SASL username"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "ssl_key_pem" in self.fields and self.instance.pk and self.instance.has_ssl_key:
+            self.fields["ssl_key_pem"].widget.attrs["placeholder"] = "A key is stored (not shown)."
 
     def password_change(self) -> str | None:
         """What cluster_update takes: None keeps the stored password, "" clears it."""
         if self.cleaned_data.get("clear_sasl_password"):
             return ""
         return self.cleaned_data.get("sasl_password") or None
+
+    def ssl_key_change(self) -> str | None:
+        """Like password_change, for the TLS client key."""
+        if self.cleaned_data.get("clear_ssl_key_pem"):
+            return ""
+        return self.cleaned_data.get("ssl_key_pem") or None
 
     def _post_clean(self) -> None:
         super()._post_clean()
@@ -45,8 +77,10 @@ class ClusterAdminForm(forms.ModelForm):
         # The services' own rules (SASL needs a password, servers are host:port, ...), shown on the form.
         change = self.password_change()
         password = cluster_services.cluster_stored_password(self.instance) if change is None else (change or None)
+        key_change = self.ssl_key_change()
+        key = cluster_services.cluster_stored_ssl_key(self.instance) if key_change is None else (key_change or None)
         try:
-            cluster_services.cluster_validate(self.instance, sasl_password=password)
+            cluster_services.cluster_validate(self.instance, sasl_password=password, ssl_key_pem=key)
         except ValidationError as exc:
             self._update_errors(exc)
 
@@ -57,15 +91,37 @@ class ClusterAdmin(admin.ModelAdmin):
     list_display = ("name", "bootstrap_servers", "security_protocol", "is_default", "discovery_enabled")
     search_fields = ("name", "bootstrap_servers")
     readonly_fields = ("is_default",)
+    fieldsets = (
+        (None, {"fields": ("name", "description", "bootstrap_servers", "security_protocol", "is_default")}),
+        ("SASL", {"fields": ("sasl_mechanism", "sasl_username", "sasl_password", "clear_sasl_password")}),
+        (
+            "TLS",
+            {
+                "fields": (
+                    "ssl_ca_pem",
+                    "ssl_certificate_pem",
+                    "ssl_key_pem",
+                    "clear_ssl_key_pem",
+                    "ssl_verify_hostname",
+                ),
+                "description": "For SSL and SASL_SSL. A client certificate and key make it mutual TLS.",
+            },
+        ),
+        ("Discovery", {"fields": ("discovery_enabled", "discovery_interval_s")}),
+    )
 
     def save_model(self, request, obj, form, change):
         fields = {name: form.cleaned_data[name] for name in ClusterAdminForm.Meta.fields}
         if change:
             stored = models.Cluster.objects.get(pk=obj.pk)
-            cluster_services.cluster_update(cluster=stored, sasl_password=form.password_change(), **fields)
+            cluster_services.cluster_update(
+                cluster=stored, sasl_password=form.password_change(), ssl_key_pem=form.ssl_key_change(), **fields
+            )
             obj.pk = stored.pk
         else:
-            created = cluster_services.cluster_create(sasl_password=form.password_change(), **fields)
+            created = cluster_services.cluster_create(
+                sasl_password=form.password_change(), ssl_key_pem=form.ssl_key_change(), **fields
+            )
             obj.pk = created.pk
 
     def has_delete_permission(self, request, obj=None):

@@ -186,6 +186,7 @@ class ClusterHealth:
     last_success_at: datetime | None
     age_s: float | None
     is_stale: bool
+    last_run_failed: bool = False
 
     @property
     def never_synced(self) -> bool:
@@ -669,6 +670,12 @@ class ClusterDetail:
     runs: list[DiscoveryRun]
     topic_count: int
     group_count: int
+
+    @property
+    def last_failed_run(self) -> DiscoveryRun | None:
+        """The latest finished run when it failed: the cluster page says why at the top."""
+        finished = next((run for run in self.runs if run.status != DiscoveryRun.Status.RUNNING), None)
+        return finished if finished is not None and finished.status == DiscoveryRun.Status.FAILED else None
 
 
 def cluster_detail(cluster: Cluster) -> ClusterDetail:

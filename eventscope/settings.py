@@ -303,6 +303,10 @@ KAFKA_SASL_MECHANISM = os.environ.get("KAFKA_SASL_MECHANISM") or None
 KAFKA_SASL_USERNAME = os.environ.get("KAFKA_SASL_USERNAME") or None
 KAFKA_SASL_PASSWORD = os.environ.get("KAFKA_SASL_PASSWORD") or None
 KAFKA_SSL_CA_FILE = os.environ.get("KAFKA_SSL_CA_FILE") or None
+# Mutual TLS: the client certificate and its (unencrypted) private key, PEM files.
+KAFKA_SSL_CERT_FILE = os.environ.get("KAFKA_SSL_CERT_FILE") or None
+KAFKA_SSL_KEY_FILE = os.environ.get("KAFKA_SSL_KEY_FILE") or None
+KAFKA_SSL_VERIFY_HOSTNAME = env_bool("KAFKA_SSL_VERIFY_HOSTNAME", True)
 # Every gateway call is bounded; a cluster that does not answer is an error, never a hang.
 KAFKA_REQUEST_TIMEOUT_S = float(os.environ.get("EVENTSCOPE_KAFKA_TIMEOUT_S", "10"))
 

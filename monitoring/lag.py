@@ -38,7 +38,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from catalog.models import Cluster, ConsumerGroup, Topic
-from catalog.services.discovery import redact
+from catalog.services.discovery import live_unlisted_groups, redact
 from eventscope.kafka import (
     ClusterMetadata,
     KafkaAdmin,
@@ -129,19 +129,32 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 # One cycle, under the cluster's lock
 # ---------------------------------------------------------------------------------------------
 class _Lock:
-    """A Redis lock with a random token: released only by its holder (an expired lock is not ours to delete)."""
+    """A Redis lock with a token: released only by its holder (an expired lock is not ours to delete).
+
+    The token is the Celery task id when a task polls, else random. A task whose worker process was killed
+    mid-cycle (SIGKILL, the OOM killer) is given back by the broker (acks_late, reject_on_worker_lost) under
+    the same id: that delivery finds the lock held with its own token and takes it over, so the cycle is
+    redone at once instead of being skipped until the lock expires. No other cycle can hold that token.
+    """
 
     _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+    _TAKE_OVER = (
+        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) else return 0 end"
+    )
 
-    def __init__(self, cluster_id: int):
+    def __init__(self, cluster_id: int, token: str | None = None):
         self.key = LOCK_KEY.format(cluster_id=cluster_id)
-        self.token = uuid.uuid4().hex
+        self.token = token or uuid.uuid4().hex
+        self.taken_over = False
         self.client = redis.Redis.from_url(
             settings.REDIS_URL, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
         )
 
     def acquire(self) -> bool:
-        return bool(self.client.set(self.key, self.token, nx=True, ex=lock_ttl_s()))
+        if self.client.set(self.key, self.token, nx=True, ex=lock_ttl_s()):
+            return True
+        self.taken_over = bool(self.client.eval(self._TAKE_OVER, 1, self.key, self.token, lock_ttl_s()))
+        return self.taken_over
 
     def release(self) -> None:
         try:
@@ -150,15 +163,19 @@ class _Lock:
             logger.warning("could not release the lag poll lock %s (it expires by itself): %s", self.key, exc)
 
 
-def lag_poll(*, cluster_id: int, trigger: str = "schedule", progress: ProgressCallback | None = None) -> LagPollRun:
+def lag_poll(
+    *, cluster_id: int, trigger: str = "schedule", progress: ProgressCallback | None = None, task_id: str | None = None
+) -> LagPollRun:
     """Poll one cluster's consumer lag now, in this process; returns the run (ok, failed or skipped).
+
+    `task_id`: the Celery task's id, so that a redelivery of a task whose worker died mid-cycle redoes it.
 
     Raises Cluster.DoesNotExist for an unknown id. An unreachable cluster (or Redis) is the run's status
     and error, not an exception; anything else (a bug, the database) marks the run failed and is raised.
     """
     say = progress or (lambda message: None)
     cluster = Cluster.objects.get(pk=cluster_id)
-    lock = _Lock(cluster.pk)
+    lock = _Lock(cluster.pk, token=task_id)
     try:
         acquired = lock.acquire()
     except redis.RedisError as exc:
@@ -176,8 +193,13 @@ def lag_poll(*, cluster_id: int, trigger: str = "schedule", progress: ProgressCa
         logger.info("lag poll of cluster %s skipped: the previous cycle is still running", cluster.name)
         say(f"cluster {cluster.name}: skipped (the previous cycle is still running)")
         return run
+    if lock.taken_over:
+        logger.warning(
+            "lag poll of cluster %s: redelivered after its worker died mid-cycle; polling again", cluster.name
+        )
+        say(f"cluster {cluster.name}: the previous delivery of this cycle died mid-cycle; polling again")
     try:
-        return _cycle(cluster, trigger, say)
+        return _cycle(cluster, trigger, say, redelivered=lock.taken_over)
     finally:
         lock.release()
 
@@ -196,12 +218,14 @@ def lag_poll_record_expired(*, cluster_id: int) -> None:
         )
 
 
-def _run_create(cluster: Cluster) -> LagPollRun:
+def _run_create(cluster: Cluster, *, redelivered: bool = False) -> LagPollRun:
     now = timezone.now()
-    # A RUNNING row older than the lock belongs to a worker that died mid-cycle: close it.
-    LagPollRun.objects.filter(
-        cluster=cluster, status=LagPollRun.Status.RUNNING, started_at__lt=now - timedelta(seconds=lock_ttl_s())
-    ).update(status=LagPollRun.Status.FAILED, finished_at=now, error="Abandoned: the worker running it stopped.")
+    # A RUNNING row older than the lock belongs to a worker that died mid-cycle: close it. A redelivered
+    # task holds the lock its dead delivery took, so every RUNNING row of the cluster is that delivery's.
+    running = LagPollRun.objects.filter(cluster=cluster, status=LagPollRun.Status.RUNNING)
+    if not redelivered:
+        running = running.filter(started_at__lt=now - timedelta(seconds=lock_ttl_s()))
+    running.update(status=LagPollRun.Status.FAILED, finished_at=now, error="Abandoned: the worker running it stopped.")
     return LagPollRun.objects.create(cluster=cluster, started_at=now)
 
 
@@ -224,8 +248,8 @@ def _run_fail(
     return run
 
 
-def _cycle(cluster: Cluster, trigger: str, say: ProgressCallback) -> LagPollRun:
-    run = _run_create(cluster)
+def _cycle(cluster: Cluster, trigger: str, say: ProgressCallback, *, redelivered: bool = False) -> LagPollRun:
+    run = _run_create(cluster, redelivered=redelivered)
     started = time.monotonic()
     secrets: list[str] = []
     say(f"cluster {cluster.name} ({cluster.bootstrap_servers}): lag poll run {run.pk} ({trigger})")
@@ -239,7 +263,8 @@ def _cycle(cluster: Cluster, trigger: str, say: ProgressCallback) -> LagPollRun:
         except SecretDecryptionError:
             return _run_fail(
                 run,
-                "The stored SASL password cannot be decrypted with the configured keys: enter it again.",
+                "The stored SASL password or TLS client key cannot be decrypted with the configured keys: "
+                "enter it again.",
                 started,
                 say,
             )
@@ -326,6 +351,10 @@ def _metadata(admin: KafkaAdmin) -> ClusterMetadata:
 def _read_cluster(admin: KafkaAdmin, catalog: _CatalogView, say: ProgressCallback) -> _Reading:
     listings = admin.list_consumer_groups()
     states = {g.group_id: g.state for g in listings if g.state != "DEAD" and g.group_id in catalog.groups}
+    # A listing right after a broker restart can leave out live groups: they keep being evaluated.
+    unlisted = set(catalog.groups) - {g.group_id for g in listings}
+    if unlisted:
+        states.update((group_id, d.state) for group_id, d in live_unlisted_groups(admin, unlisted).items())
     not_in_catalog = sum(1 for g in listings if g.group_id not in catalog.groups)
     # Committed offsets first, log ends after: a commit between the two reads then shows as less lag,
     # never as a committed offset past the log end (the order Kafka's own consumer-groups tool uses).

@@ -41,6 +41,29 @@ def kafka_bootstrap() -> str:
 
 
 @pytest.fixture(scope="session")
+def secure_kafka():
+    """The secured listeners of the test broker (`dev/kafka.sh start --secure`), from the secure.env file that
+    EVENTSCOPE_TEST_KAFKA_SECURE_ENV names; `make test` starts such a broker and sets it."""
+    from tests.secure_kafka import SecureKafka
+
+    path = os.environ.get("EVENTSCOPE_TEST_KAFKA_SECURE_ENV")
+    how = (
+        "run the suite with `make test`, or start a broker with secured listeners and point the tests at it: "
+        "EVENTSCOPE_KAFKA_DIR=/tmp/kafka-secure dev/kafka.sh start --secure; "
+        "export EVENTSCOPE_TEST_KAFKA_SECURE_ENV=/tmp/kafka-secure/secure.env"
+    )
+    if not path:
+        pytest.fail(f"EVENTSCOPE_TEST_KAFKA_SECURE_ENV is not set: {how}")
+    if not Path(path).is_file():
+        pytest.fail(f"EVENTSCOPE_TEST_KAFKA_SECURE_ENV names {path}, which does not exist (broker stopped?): {how}")
+    secure = SecureKafka.from_env_file(Path(path))
+    host, _, port = secure.sasl_ssl_bootstrap.rpartition(":")
+    if not _reachable(host, int(port)):
+        pytest.fail(f"the secured Kafka listener {secure.sasl_ssl_bootstrap} of {path} does not answer: {how}")
+    return secure
+
+
+@pytest.fixture(scope="session")
 def redis_url() -> str:
     url = urlparse(settings.REDIS_URL)
     if not _reachable(url.hostname or "127.0.0.1", url.port or 6379):

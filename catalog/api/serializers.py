@@ -103,6 +103,7 @@ class ErrorSerializer(serializers.Serializer):
 # ---------------------------------------------------------------------------------------------
 class ClusterSerializer(PageUrlMixin, serializers.ModelSerializer):
     has_sasl_password = serializers.BooleanField(read_only=True, help_text="Whether a SASL password is stored.")
+    has_ssl_key = serializers.BooleanField(read_only=True, help_text="Whether a TLS client key is stored.")
     topic_count = serializers.IntegerField(read_only=True)
     group_count = serializers.IntegerField(read_only=True)
     last_run_status = serializers.CharField(read_only=True, allow_null=True)
@@ -121,6 +122,9 @@ class ClusterSerializer(PageUrlMixin, serializers.ModelSerializer):
             "sasl_username",
             "has_sasl_password",
             "ssl_ca_pem",
+            "ssl_certificate_pem",
+            "has_ssl_key",
+            "ssl_verify_hostname",
             "is_default",
             "discovery_enabled",
             "discovery_interval_s",
@@ -154,6 +158,26 @@ class ClusterInputSerializer(serializers.Serializer):
         help_text='Write-only. Stored encrypted, never returned. On update: absent or null keeps it, "" clears it.',
     )
     ssl_ca_pem = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=100_000)
+    ssl_certificate_pem = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=100_000,
+        help_text="Mutual TLS: the client certificate (PEM); needs ssl_key_pem.",
+    )
+    ssl_key_pem = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=100_000,
+        help_text="Mutual TLS: the client certificate's private key (unencrypted PEM). Write-only, stored encrypted, "
+        'never returned. On update: absent or null keeps it, "" clears it.',
+    )
+    ssl_verify_hostname = serializers.BooleanField(
+        required=False, help_text="Check that the brokers' certificates name the hosts (default true)."
+    )
     discovery_enabled = serializers.BooleanField(required=False)
     discovery_interval_s = serializers.IntegerField(required=False, min_value=1)
 
@@ -165,7 +189,7 @@ class ConnectionTestSerializer(serializers.Serializer):
     duration_ms = serializers.IntegerField()
     error_kind = serializers.CharField(
         allow_null=True,
-        help_text="refused, unknown_host, bad_credentials, not_authorized, timeout, configuration or unavailable.",
+        help_text="refused, unknown_host, bad_credentials, tls, not_authorized, timeout, configuration or unavailable.",
     )
 
 

@@ -220,7 +220,7 @@ class ClusterChangesNeedAdmin(BasePermission):
 
 @_list_schema()
 class ClusterViewSet(DocumentedViewSet):
-    """Kafka clusters. The SASL password is write-only: it is stored encrypted and no response contains it."""
+    """Kafka clusters. The SASL password and TLS client key are write-only: stored encrypted, in no response."""
 
     EDITOR_ACTIONS = frozenset({"test_connection", "sync"})
 

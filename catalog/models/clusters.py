@@ -21,6 +21,14 @@ class Cluster(models.Model):
     # Fernet ciphertext (eventscope.secrets); the plaintext is never stored, shown or logged.
     sasl_password_encrypted = models.TextField(blank=True, editable=False)
     ssl_ca_pem = models.TextField(blank=True, verbose_name="TLS CA certificate (PEM)")
+    # Mutual TLS: the certificate is public; its private key is Fernet ciphertext like the password.
+    ssl_certificate_pem = models.TextField(blank=True, verbose_name="TLS client certificate (PEM)")
+    ssl_key_pem_encrypted = models.TextField(blank=True, editable=False)
+    ssl_verify_hostname = models.BooleanField(
+        default=True,
+        verbose_name="Verify the brokers' host names",
+        help_text="Check that the brokers' certificates name the hosts connected to (turn off only for testing).",
+    )
     is_default = models.BooleanField(default=False, help_text="The cluster of KAFKA_BOOTSTRAP_SERVERS.")
     discovery_enabled = models.BooleanField(default=True)
     discovery_interval_s = models.PositiveIntegerField(default=60)
@@ -40,8 +48,12 @@ class Cluster(models.Model):
     def has_sasl_password(self) -> bool:
         return bool(self.sasl_password_encrypted)
 
+    @property
+    def has_ssl_key(self) -> bool:
+        return bool(self.ssl_key_pem_encrypted)
+
     def connection(self, **overrides) -> ClusterConnection:
-        """The gateway's connection settings, with the password decrypted only here, in memory."""
+        """The gateway's connection settings, with the password and client key decrypted only here, in memory."""
         from django.conf import settings
 
         values = {
@@ -51,6 +63,9 @@ class Cluster(models.Model):
             "sasl_username": self.sasl_username or None,
             "sasl_password": decrypt_secret(self.sasl_password_encrypted) if self.sasl_password_encrypted else None,
             "ssl_ca_pem": self.ssl_ca_pem or None,
+            "ssl_certificate_pem": self.ssl_certificate_pem or None,
+            "ssl_key_pem": decrypt_secret(self.ssl_key_pem_encrypted) if self.ssl_key_pem_encrypted else None,
+            "ssl_verify_hostname": self.ssl_verify_hostname,
             "client_id": f"eventscope-{self.name}",
             "timeout_s": settings.KAFKA_REQUEST_TIMEOUT_S,
         }

@@ -2,8 +2,8 @@
 
 Every write validates through the model (`full_clean`) and the gateway's own connection check, and
 keeps the cluster's discovery schedule (a django-celery-beat PeriodicTask) in step in the same
-transaction. A SASL password is encrypted before it reaches the model and is never returned,
-logged or put in an error message.
+transaction. A SASL password and a TLS client key are encrypted before they reach the model and are
+never returned, logged or put in an error message.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -44,6 +46,7 @@ __all__ = [
     "cluster_delete",
     "cluster_ensure_default",
     "cluster_set_password",
+    "cluster_set_ssl_key",
     "cluster_test_connection",
     "cluster_update",
 ]
@@ -66,6 +69,9 @@ UPDATABLE_FIELDS = frozenset(
         "sasl_username",
         "sasl_password",
         "ssl_ca_pem",
+        "ssl_certificate_pem",
+        "ssl_key_pem",
+        "ssl_verify_hostname",
         "discovery_enabled",
         "discovery_interval_s",
     }
@@ -82,6 +88,16 @@ def cluster_set_password(*, cluster: Cluster, password: str) -> None:
     cluster.sasl_password_encrypted = encrypt_secret(password)
 
 
+def cluster_set_ssl_key(*, cluster: Cluster, key_pem: str) -> None:
+    """Encrypt the TLS client key onto the cluster (not saved here, like cluster_set_password)."""
+    cluster.ssl_key_pem_encrypted = encrypt_secret(key_pem)
+
+
+def _normalized_pem(text: str | None) -> str:
+    # A PEM pasted into a form comes with CRLFs and blank margins; librdkafka wants plain lines.
+    return "\n".join(line.strip() for line in (text or "").strip().splitlines()) + "\n" if (text or "").strip() else ""
+
+
 def _normalized_servers(bootstrap_servers: str) -> str:
     # "a:9092, b:9092" is what people paste; librdkafka wants no blanks.
     return ",".join(server.strip() for server in bootstrap_servers.split(",") if server.strip())
@@ -96,8 +112,77 @@ def cluster_stored_password(cluster: Cluster) -> str | None:
         return None  # validation then asks for the password again, which is the fix
 
 
-def cluster_validate(cluster: Cluster, *, sasl_password: str | None) -> None:
-    """Raise a ValidationError with one message per field that cannot work; the password is never in it."""
+def cluster_stored_ssl_key(cluster: Cluster) -> str | None:
+    if not cluster.ssl_key_pem_encrypted:
+        return None
+    try:
+        return decrypt_secret(cluster.ssl_key_pem_encrypted)
+    except SecretDecryptionError:
+        return None  # validation then asks for the key again
+
+
+def _certificates(pem: str) -> list[x509.Certificate] | None:
+    try:
+        return x509.load_pem_x509_certificates(pem.encode())
+    except ValueError:
+        return None
+
+
+def _tls_errors(cluster: Cluster, ssl_key_pem: str | None) -> dict[str, list[str]]:
+    """The TLS settings' problems, per field: PEM that does not parse, half a client identity, a key that is not
+    the certificate's. Messages never quote the key."""
+    errors: dict[str, list[str]] = {}
+    uses_tls = cluster.security_protocol in ("SSL", "SASL_SSL")
+    if cluster.ssl_ca_pem and _certificates(cluster.ssl_ca_pem) is None:
+        errors["ssl_ca_pem"] = [
+            "This is not a PEM certificate: paste the CA's certificate, from -----BEGIN CERTIFICATE----- "
+            "to -----END CERTIFICATE----- (several may follow one another)."
+        ]
+    certificates = None
+    if cluster.ssl_certificate_pem:
+        certificates = _certificates(cluster.ssl_certificate_pem)
+        if certificates is None:
+            errors["ssl_certificate_pem"] = [
+                "This is not a PEM certificate: paste the client certificate, from -----BEGIN CERTIFICATE----- "
+                "to -----END CERTIFICATE-----."
+            ]
+        elif not uses_tls:
+            errors["ssl_certificate_pem"] = [
+                f"A client certificate is only used over TLS: choose SSL or SASL_SSL, not {cluster.security_protocol}."
+            ]
+        elif not ssl_key_pem:
+            errors["ssl_key_pem"] = ["A client certificate needs its private key (mutual TLS)."]
+    if ssl_key_pem:
+        try:
+            key = serialization.load_pem_private_key(ssl_key_pem.encode(), password=None)
+        except TypeError:
+            errors["ssl_key_pem"] = [
+                "This private key is encrypted: paste it unencrypted (e.g. openssl pkey -in client.key); "
+                "Eventscope stores it encrypted."
+            ]
+        except (ValueError, UnicodeError):
+            errors["ssl_key_pem"] = [
+                "This is not a PEM private key: paste the client's key, from -----BEGIN PRIVATE KEY----- "
+                "to -----END PRIVATE KEY----- (RSA and EC keys work too)."
+            ]
+        else:
+            if not cluster.ssl_certificate_pem:
+                errors.setdefault("ssl_certificate_pem", []).append(
+                    "A client key needs its certificate: paste the client certificate too, or remove the key."
+                )
+            elif certificates and certificates[0].public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            ) != key.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            ):
+                errors["ssl_key_pem"] = [
+                    "This key does not belong to the client certificate (their public keys differ)."
+                ]
+    return errors
+
+
+def cluster_validate(cluster: Cluster, *, sasl_password: str | None, ssl_key_pem: str | None = None) -> None:
+    """Raise a ValidationError with one message per field that cannot work; the password and key are never in it."""
     errors: dict[str, list[str]] = {}
     try:
         cluster.full_clean()
@@ -106,6 +191,10 @@ def cluster_validate(cluster: Cluster, *, sasl_password: str | None) -> None:
 
     def add(field: str, message: str) -> None:
         errors.setdefault(field, []).append(message)
+
+    for field, messages in _tls_errors(cluster, ssl_key_pem).items():
+        for message in messages:
+            add(field, message)
 
     if "bootstrap_servers" not in errors:
         try:
@@ -132,7 +221,7 @@ def cluster_validate(cluster: Cluster, *, sasl_password: str | None) -> None:
         raise ValidationError(errors)
     # The gateway's complete check last: a rule it knows and the checks above miss still stops the save.
     try:
-        cluster.connection(sasl_password=sasl_password).validate()
+        cluster.connection(sasl_password=sasl_password, ssl_key_pem=ssl_key_pem).validate()
     except KafkaConfigurationError as exc:
         raise ValidationError(exc.message) from exc
 
@@ -146,6 +235,9 @@ def cluster_create(
     sasl_username: str = "",
     sasl_password: str | None = None,
     ssl_ca_pem: str = "",
+    ssl_certificate_pem: str = "",
+    ssl_key_pem: str | None = None,
+    ssl_verify_hostname: bool = True,
     description: str = "",
     discovery_enabled: bool = True,
     discovery_interval_s: int = 60,
@@ -158,13 +250,18 @@ def cluster_create(
         security_protocol=security_protocol,
         sasl_mechanism=sasl_mechanism,
         sasl_username=sasl_username,
-        ssl_ca_pem=ssl_ca_pem,
+        ssl_ca_pem=_normalized_pem(ssl_ca_pem),
+        ssl_certificate_pem=_normalized_pem(ssl_certificate_pem),
+        ssl_verify_hostname=ssl_verify_hostname,
         discovery_enabled=discovery_enabled,
         discovery_interval_s=discovery_interval_s,
     )
-    cluster_validate(cluster, sasl_password=sasl_password)
+    ssl_key_pem = _normalized_pem(ssl_key_pem) or None
+    cluster_validate(cluster, sasl_password=sasl_password, ssl_key_pem=ssl_key_pem)
     if sasl_password:
         cluster_set_password(cluster=cluster, password=sasl_password)
+    if ssl_key_pem:
+        cluster_set_ssl_key(cluster=cluster, key_pem=ssl_key_pem)
     with transaction.atomic():
         cluster.save()
         discovery_schedule_sync(cluster=cluster)
@@ -173,7 +270,8 @@ def cluster_create(
 
 
 def cluster_update(*, cluster: Cluster, **changes: Any) -> Cluster:
-    """Change a cluster's settings. `sasl_password`: None (or absent) keeps the stored one, "" clears it.
+    """Change a cluster's settings. `sasl_password` and `ssl_key_pem`: None (or absent) keeps the stored one,
+    "" clears it.
 
     On a ValidationError the cluster object is left as it was, so a form can show it again.
     """
@@ -181,14 +279,23 @@ def cluster_update(*, cluster: Cluster, **changes: Any) -> Cluster:
     if unknown:
         raise TypeError(f"cluster_update() cannot change: {', '.join(sorted(unknown))}")
     password = changes.pop("sasl_password", None)
+    key = changes.pop("ssl_key_pem", None)
+    if key is not None:
+        key = _normalized_pem(key)
     if "bootstrap_servers" in changes:
         changes["bootstrap_servers"] = _normalized_servers(changes["bootstrap_servers"])
-    previous = {field: getattr(cluster, field) for field in [*changes, "sasl_password_encrypted"]}
+    for field in ("ssl_ca_pem", "ssl_certificate_pem"):
+        if field in changes:
+            changes[field] = _normalized_pem(changes[field])
+    previous = {
+        field: getattr(cluster, field) for field in [*changes, "sasl_password_encrypted", "ssl_key_pem_encrypted"]
+    }
     for field, value in changes.items():
         setattr(cluster, field, value)
     try:
         effective_password = cluster_stored_password(cluster) if password is None else (password or None)
-        cluster_validate(cluster, sasl_password=effective_password)
+        effective_key = cluster_stored_ssl_key(cluster) if key is None else (key or None)
+        cluster_validate(cluster, sasl_password=effective_password, ssl_key_pem=effective_key)
     except ValidationError:
         for field, value in previous.items():
             setattr(cluster, field, value)
@@ -197,11 +304,19 @@ def cluster_update(*, cluster: Cluster, **changes: Any) -> Cluster:
         cluster.sasl_password_encrypted = ""
     elif password is not None:
         cluster_set_password(cluster=cluster, password=password)
+    if key == "":
+        cluster.ssl_key_pem_encrypted = ""
+    elif key is not None:
+        cluster_set_ssl_key(cluster=cluster, key_pem=key)
     with transaction.atomic():
         cluster.save()
         if _SCHEDULE_FIELDS & set(changes):
             discovery_schedule_sync(cluster=cluster)
-    changed = sorted(changes) + (["sasl_password"] if password is not None else [])
+    changed = (
+        sorted(changes)
+        + (["sasl_password"] if password is not None else [])
+        + (["ssl_key_pem"] if key is not None else [])
+    )
     logger.info("cluster %s updated: %s", cluster.name, ", ".join(changed) or "nothing")
     return cluster
 
@@ -239,9 +354,12 @@ def cluster_ensure_default() -> Cluster:
         "security_protocol": settings_connection.security_protocol,
         "sasl_mechanism": settings_connection.sasl_mechanism or "",
         "sasl_username": settings_connection.sasl_username or "",
-        "ssl_ca_pem": settings_connection.ssl_ca_pem or "",
+        "ssl_ca_pem": _normalized_pem(settings_connection.ssl_ca_pem),
+        "ssl_certificate_pem": _normalized_pem(settings_connection.ssl_certificate_pem),
+        "ssl_verify_hostname": settings_connection.ssl_verify_hostname,
     }
     password = settings_connection.sasl_password or None
+    key = _normalized_pem(settings_connection.ssl_key_pem) or None
     with transaction.atomic():
         cluster = (
             Cluster.objects.select_for_update().filter(is_default=True).first()
@@ -262,11 +380,17 @@ def cluster_ensure_default() -> Cluster:
                 cluster_set_password(cluster=cluster, password=password)
             else:
                 cluster.sasl_password_encrypted = ""
+        if cluster_stored_ssl_key(cluster) != key:
+            changed.append("ssl_key_pem")
+            if key:
+                cluster_set_ssl_key(cluster=cluster, key_pem=key)
+            else:
+                cluster.ssl_key_pem_encrypted = ""
         if not cluster.is_default:
             cluster.is_default = True
             changed.append("is_default")
         if created or changed:
-            cluster_validate(cluster, sasl_password=password)
+            cluster_validate(cluster, sasl_password=password, ssl_key_pem=key)
             cluster.save()
             discovery_schedule_sync(cluster=cluster)
             logger.info(
@@ -285,6 +409,7 @@ class ConnectionErrorKind(enum.StrEnum):
     REFUSED = "refused"
     UNKNOWN_HOST = "unknown_host"
     BAD_CREDENTIALS = "bad_credentials"
+    TLS = "tls"
     NOT_AUTHORIZED = "not_authorized"
     TIMEOUT = "timeout"
     CONFIGURATION = "configuration"
@@ -370,6 +495,11 @@ def _handshake_failure(connection: ClusterConnection, exc: KafkaGatewayError) ->
     failure or a timeout, so for those the security protocol decides which cause to name first.
     """
     protocol = connection.security_protocol
+    if isinstance(exc, KafkaAuthenticationError | KafkaConfigurationError) and exc.code in ("_SSL", "_AUTHENTICATION"):
+        # The gateway named the cause from librdkafka's reports (see eventscope.kafka._diagnosis).
+        _operation, _, cause = exc.message.partition(": ")
+        kind = ConnectionErrorKind.TLS if exc.code == "_SSL" else ConnectionErrorKind.BAD_CREDENTIALS
+        return kind, cause or exc.message
     if isinstance(exc, KafkaAuthenticationError):
         return ConnectionErrorKind.BAD_CREDENTIALS, (
             f"The brokers refused the login ({protocol}, {connection.sasl_mechanism or 'no SASL'}). "
@@ -384,6 +514,8 @@ def _handshake_failure(connection: ClusterConnection, exc: KafkaGatewayError) ->
     if not isinstance(exc, KafkaUnavailableError):
         return ConnectionErrorKind.UNAVAILABLE, f"The cluster answered with an error: {exc.message}"
     waited = f"{connection.timeout_s:g} s"
+    if exc.code == "_TRANSPORT" and "first Kafka request" in exc.message:
+        return ConnectionErrorKind.CONFIGURATION, exc.message.partition(": ")[2]
     if protocol.startswith("SASL_"):
         return ConnectionErrorKind.BAD_CREDENTIALS, (
             f"The brokers accept connections, but the {protocol} login did not complete within {waited}. "
@@ -439,7 +571,7 @@ def cluster_test_connection(*, cluster: Cluster, timeout_s: float | None = None)
     except SecretDecryptionError:
         return result(
             False,
-            "The stored SASL password cannot be decrypted with the configured keys "
+            "The stored SASL password or TLS client key cannot be decrypted with the configured keys "
             "(EVENTSCOPE_SECRETS_KEYS or DJANGO_SECRET_KEY changed): enter the password again.",
             kind=ConnectionErrorKind.CONFIGURATION,
         )

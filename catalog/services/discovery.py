@@ -45,6 +45,8 @@ from catalog.models import Cluster, ConsumerGroup, DiscoveryRun, Partition, Topi
 from eventscope.kafka import (
     ClusterConnection,
     ClusterMetadata,
+    ConsumerGroupDescription,
+    ConsumerGroupListing,
     KafkaAdmin,
     KafkaGatewayError,
     UnknownGroupError,
@@ -63,6 +65,7 @@ __all__ = [
     "discovery_schedule_delete",
     "discovery_schedule_sync",
     "discovery_schedules_reconcile",
+    "live_unlisted_groups",
     "redact",
 ]
 
@@ -163,11 +166,16 @@ def discovery_run(
             connection = cluster.connection()
             if connection.sasl_password:
                 secrets.append(connection.sasl_password)
-            snapshot = _cluster_snapshot(connection, say)
+            catalog_groups = frozenset(
+                ConsumerGroup.objects.filter(cluster=cluster, deleted_at__isnull=True).values_list(
+                    "group_id", flat=True
+                )
+            )
+            snapshot = _cluster_snapshot(connection, say, catalog_groups)
         except SecretDecryptionError:
             return _run_fail(
                 run,
-                "The stored SASL password cannot be decrypted with the configured keys "
+                "The stored SASL password or TLS client key cannot be decrypted with the configured keys "
                 "(EVENTSCOPE_SECRETS_KEYS or DJANGO_SECRET_KEY changed): enter the password again.",
                 started,
                 say,
@@ -310,7 +318,23 @@ def _confirm_vanished(vanished: set[str], listed_now: set[str], kind: str) -> No
         )
 
 
-def _cluster_snapshot(connection: ClusterConnection, say: ProgressCallback) -> ClusterSnapshot:
+def live_unlisted_groups(admin: KafkaAdmin, unlisted: Iterable[str]) -> dict[str, ConsumerGroupDescription]:
+    """Of the groups the catalog has and the cluster's listing left out, those a describe shows still exist.
+
+    Right after a broker (re)starts, its group coordinator is still loading __consumer_offsets and the
+    listing can leave out groups that exist, without an error. Taken at its word, it would mark live groups
+    deleted (and drop their lag state) until the next run. A group that is really gone describes as DEAD
+    or unknown; a coordinator still loading answers with an error, which fails the run (data stays stale).
+    """
+    descriptions, _gone = _read_batched(
+        sorted(unlisted), admin.describe_consumer_groups, DESCRIBE_GROUPS_BATCH, UnknownGroupError
+    )
+    return {group_id: d for group_id, d in descriptions.items() if d.state != "DEAD"}
+
+
+def _cluster_snapshot(
+    connection: ClusterConnection, say: ProgressCallback, catalog_groups: frozenset[str] = frozenset()
+) -> ClusterSnapshot:
     admin = KafkaAdmin(connection)
     metadata = _metadata(admin)
     say(
@@ -353,7 +377,17 @@ def _cluster_snapshot(connection: ClusterConnection, say: ProgressCallback) -> C
         + (f" ({len(gone_topics)} vanished)" if gone_topics else "")
     )
 
-    listings = admin.list_consumer_groups()
+    listings = list(admin.list_consumer_groups())
+    unlisted = catalog_groups - {listing.group_id for listing in listings}
+    if unlisted:
+        kept = live_unlisted_groups(admin, unlisted)
+        listings += [
+            ConsumerGroupListing(group_id=group_id, state=d.state, type=d.type, is_simple=d.is_simple)
+            for group_id, d in sorted(kept.items())
+        ]
+        if kept:
+            logger.warning("the group listing left out %d live groups (a coordinator still loading?)", len(kept))
+            say(f"the cluster's group listing left out {len(kept)} groups that still exist: kept")
     group_ids = [listing.group_id for listing in listings]
     descriptions, gone_groups = _read_batched(
         group_ids, admin.describe_consumer_groups, DESCRIBE_GROUPS_BATCH, UnknownGroupError

@@ -6,16 +6,18 @@ import enum
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from concurrent.futures import wait as wait_futures
 
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicCollection
 from confluent_kafka import TopicPartition as _KafkaTopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec, ResourceType
 
+from ._diagnosis import ConnectionTrouble, is_definite
 from ._translate import kafka_errors, translate_exception
 from .connection import ClusterConnection
-from .errors import UnknownTopicError
+from .errors import KafkaGatewayError, KafkaUnavailableError, UnknownTopicError
 from .types import (
     BrokerInfo,
     ClusterMetadata,
@@ -31,6 +33,10 @@ from .types import (
 __all__ = ["KafkaAdmin", "OffsetKind"]
 
 logger = logging.getLogger(__name__)
+
+# While a metadata request waits, librdkafka's reports are checked this often, so a definite failure
+# (a refused login, an untrusted certificate) ends the wait instead of the timeout.
+TROUBLE_CHECK_S = 0.1
 
 # Kafka's own bookkeeping topics. Metadata does not flag internal topics, so by name; discovery
 # can confirm with describe_topics where it matters.
@@ -52,12 +58,20 @@ class KafkaAdmin:
 
     def __init__(self, connection: ClusterConnection):
         self.connection = connection
+        self._trouble = ConnectionTrouble(connection)
         with kafka_errors("admin client"):
-            self._client = AdminClient(connection.client_config())
+            self._client = AdminClient(connection.client_config(error_cb=self._trouble.error_cb, logger=self._trouble))
 
     @property
     def _timeout(self) -> float:
         return self.connection.timeout_s
+
+    def _explained(self, error: KafkaGatewayError, operation: str) -> KafkaGatewayError:
+        """A transport failure or timeout replaced by its cause, when librdkafka reported one meanwhile."""
+        if not isinstance(error, KafkaUnavailableError):
+            return error
+        self._client.poll(0)  # serves the error callbacks and log lines queued during the call
+        return self._trouble.diagnosis(operation) or error
 
     def _results(self, futures: Mapping, operation: str) -> dict:
         """Wait for a batch of request futures together, bounded by one timeout; translate failures."""
@@ -65,21 +79,40 @@ class KafkaAdmin:
         if not_done:
             for future in not_done:
                 future.cancel()
-            raise translate_exception(TimeoutError(), operation)
+            raise self._explained(translate_exception(TimeoutError(), operation), operation)
         results = {}
         for key, future in futures.items():
             try:
                 results[key] = future.result()
             except KafkaException as exc:
-                raise translate_exception(exc, f"{operation} ({key})") from exc
+                raise self._explained(translate_exception(exc, f"{operation} ({key})"), operation) from exc
         return results
 
     # -----------------------------------------------------------------------------------------
     # Cluster and topics
     # -----------------------------------------------------------------------------------------
+    def _list_topics(self):
+        """librdkafka's metadata request, failing early when the client reports a definite cause.
+
+        The request runs in a helper thread (it is bounded by the timeout) while this one serves the
+        client's error callbacks; a healthy cluster answers with no extra request and no delay.
+        """
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-metadata")
+        future = executor.submit(self._client.list_topics, timeout=self._timeout)
+        executor.shutdown(wait=False)
+        while True:
+            try:
+                return future.result(timeout=TROUBLE_CHECK_S)
+            except FutureTimeoutError:
+                self._client.poll(0)
+                cause = self._trouble.diagnosis("cluster metadata")
+                if cause is not None and is_definite(cause):
+                    raise cause from None
+            except KafkaException as exc:
+                raise self._explained(translate_exception(exc, "cluster metadata"), "cluster metadata") from exc
+
     def cluster_metadata(self) -> ClusterMetadata:
-        with kafka_errors("cluster metadata"):
-            metadata = self._client.list_topics(timeout=self._timeout)
+        metadata = self._list_topics()
         brokers = tuple(
             BrokerInfo(node_id=b.id, host=b.host, port=b.port)
             for b in sorted(metadata.brokers.values(), key=lambda b: b.id)
@@ -193,7 +226,7 @@ class KafkaAdmin:
             future = self._client.list_consumer_groups(request_timeout=self._timeout)
         result = self._results({"groups": future}, "list consumer groups")["groups"]
         if result.errors:
-            raise translate_exception(result.errors[0], "list consumer groups")
+            raise self._explained(translate_exception(result.errors[0], "list consumer groups"), "list consumer groups")
         return tuple(
             sorted(
                 (

@@ -10,6 +10,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka import TopicPartition as _KafkaTopicPartition
 
+from ._diagnosis import ConnectionTrouble, is_definite
 from ._translate import kafka_errors, translate_kafka_error
 from .connection import ClusterConnection
 from .errors import KafkaGatewayError
@@ -57,6 +58,7 @@ class EventConsumer:
     ):
         self.connection = connection
         self.group_id = group_id
+        self._trouble = ConnectionTrouble(connection)
         client_config = connection.client_config(
             **{
                 "group.id": group_id,
@@ -65,6 +67,7 @@ class EventConsumer:
                 "session.timeout.ms": 10_000,
                 "heartbeat.interval.ms": 1_000,
                 "error_cb": self._on_error,
+                "logger": self._trouble,
             }
         )
         client_config.update(config or {})
@@ -79,6 +82,7 @@ class EventConsumer:
         if error.fatal():
             self._fatal = translate_kafka_error(error, f"consumer {self.group_id}")
         else:
+            self._trouble.error_cb(error)
             logger.debug("consumer %s: %s", self.group_id, error.str())
 
     def __enter__(self) -> EventConsumer:
@@ -147,7 +151,15 @@ class EventConsumer:
         if self._fatal is not None:
             raise self._fatal
         with kafka_errors(f"consume {self.group_id}"):
-            return self._consumer.consume(num_messages=max_records, timeout=timeout_s)
+            messages = self._consumer.consume(num_messages=max_records, timeout=timeout_s)
+        if not messages:
+            # Nothing arrived: say why when librdkafka reported a cause retrying cannot fix (a refused
+            # login, an untrusted certificate). Reported once; the consumer itself keeps retrying.
+            cause = self._trouble.diagnosis(f"consume {self.group_id}")
+            self._trouble.clear()
+            if cause is not None and is_definite(cause):
+                raise cause
+        return messages
 
     def commit(self, records: Iterable[Record] | None = None) -> tuple[PartitionOffset, ...]:
         """Commit synchronously: past the given records (the next offset per partition), or the consumed position."""
@@ -188,8 +200,11 @@ class EventProducer:
 
     def __init__(self, connection: ClusterConnection, *, config: Mapping[str, Any] | None = None):
         self.connection = connection
+        self._trouble = ConnectionTrouble(connection)
         client_config = connection.client_config(
             **{
+                "error_cb": self._trouble.error_cb,
+                "logger": self._trouble,
                 "enable.idempotence": True,
                 "linger.ms": 5,
                 "compression.type": "lz4",
@@ -249,6 +264,11 @@ class EventProducer:
             remaining = self._producer.flush(timeout)
         with self._lock:
             errors, self._delivery_errors = self._delivery_errors, []
+        if errors or remaining:
+            # Records time out while librdkafka retries a refused login or handshake: name that cause.
+            cause = self._trouble.diagnosis("produce")
+            if cause is not None and is_definite(cause):
+                raise cause
         if errors:
             raise errors[0]
         if remaining:

@@ -39,19 +39,26 @@ class ClusterConnection:
         """The default cluster of this installation (KAFKA_BOOTSTRAP_SERVERS and KAFKA_* security settings)."""
         from django.conf import settings
 
-        ca_pem = None
-        if settings.KAFKA_SSL_CA_FILE:
+        def read(setting: str) -> str | None:
+            path = getattr(settings, setting, None)
+            if not path:
+                return None
             try:
-                ca_pem = Path(settings.KAFKA_SSL_CA_FILE).read_text()
-            except OSError as exc:
-                raise KafkaConfigurationError(f"KAFKA_SSL_CA_FILE cannot be read: {exc.strerror}") from exc
+                return Path(path).read_text()
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "not a text (PEM) file"
+                raise KafkaConfigurationError(f"{setting} cannot be read: {reason}") from exc
+
         values: dict[str, Any] = {
             "bootstrap_servers": settings.KAFKA_BOOTSTRAP_SERVERS,
             "security_protocol": settings.KAFKA_SECURITY_PROTOCOL,
             "sasl_mechanism": settings.KAFKA_SASL_MECHANISM,
             "sasl_username": settings.KAFKA_SASL_USERNAME,
             "sasl_password": settings.KAFKA_SASL_PASSWORD,
-            "ssl_ca_pem": ca_pem,
+            "ssl_ca_pem": read("KAFKA_SSL_CA_FILE"),
+            "ssl_certificate_pem": read("KAFKA_SSL_CERT_FILE"),
+            "ssl_key_pem": read("KAFKA_SSL_KEY_FILE"),
+            "ssl_verify_hostname": getattr(settings, "KAFKA_SSL_VERIFY_HOSTNAME", True),
             "timeout_s": settings.KAFKA_REQUEST_TIMEOUT_S,
         }
         values.update(overrides)

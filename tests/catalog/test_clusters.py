@@ -36,6 +36,7 @@ from catalog.services.clusters import (
 from catalog.services.discovery import discovery_run
 from eventscope.kafka import ClusterConnection, KafkaAdmin
 from eventscope.secrets import decrypt_secret
+from tests.pki import make_ca
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "s3cr3t-Pa55word-xyzzy"
@@ -219,7 +220,7 @@ def test_ensure_default_follows_the_settings_and_keeps_what_people_set(settings,
     cluster_update(cluster=default, name="main", description="Our cluster", discovery_interval_s=90)
 
     ca = tmp_path / "ca.pem"
-    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    ca.write_text(make_ca().certificate_pem)  # a real one: the services parse the CA
     settings.KAFKA_BOOTSTRAP_SERVERS = "broker-1:9093,broker-2:9093"
     settings.KAFKA_SECURITY_PROTOCOL = "SASL_SSL"
     settings.KAFKA_SASL_MECHANISM = "SCRAM-SHA-256"
@@ -484,7 +485,7 @@ def test_sasl_login_with_a_wrong_password_is_reported_as_bad_credentials(sasl_br
     )
     result = cluster_test_connection(cluster=cluster)
     assert not result.ok and result.error_kind is ConnectionErrorKind.BAD_CREDENTIALS
-    assert "username or password" in result.message
+    assert "check the username and password" in result.message
     run = discovery_run(cluster_id=cluster.pk, trigger="test")
     assert run.status == DiscoveryRun.Status.FAILED
     for text in (result.message, run.error, caplog.text):

@@ -55,9 +55,10 @@ class Command(BaseCommand):
                 failed.append(target.name)
                 continue
             if run.status != DiscoveryRun.Status.SUCCEEDED:
-                failed.append(target.name)
+                # The run's error is written for people and carries no secret (discovery redacts it).
+                failed.append(f"{target.name} ({run.error})" if run.error else target.name)
         if failed:
-            raise CommandError(f"discovery failed for {', '.join(failed)}", returncode=1)
+            raise CommandError(f"discovery failed for {'; '.join(failed)}", returncode=1)
 
     def _progress(self, message: str) -> None:
         self.stdout.write(message)
