@@ -54,6 +54,11 @@ AUDITED_MODELS: dict[str, dict[str, frozenset[str]]] = {
     "schemas.Subject": {},
     "schemas.SubjectVersion": {},
     "schemas.GlobalConfig": {},
+    "schemas.ExternalRegistry": {
+        "secret": frozenset({"secret_encrypted"}),
+        # Sync bookkeeping (queryset updates, no signals; listed in case a save carries them along).
+        "ignore": frozenset({"last_synced_at", "last_attempt_at", "last_error", "last_sync_summary"}),
+    },
     "governance.ApiToken": {"secret": frozenset({"digest"}), "ignore": frozenset({"last_used_at"})},
     "governance.SchemaPolicy": {},
     "monitoring.TracingSettings": {},

@@ -5,6 +5,10 @@ is looked up by id with `schemas.selectors` (cached there) and, for Avro, parsed
 fastavro and read with `schemaless_reader`. JSON Schema bodies are plain JSON text. Protobuf bodies
 need compiled descriptors and are reported as undecoded. Nothing here raises on a bad payload or an
 unknown id: the answer is then (None, encoding).
+
+A cluster tied to an external registry (schemas.external) decodes with that registry's mirrored schemas:
+in mode "instead" only with them (its producers frame that registry's ids), in mode "beside" with ours first
+and the mirror for ids ours does not know.
 """
 
 from __future__ import annotations
@@ -58,7 +62,10 @@ def _plain(value: Any) -> Any:
 class RegistryPayloadDecoder:
     """Callable PayloadDecoder: bytes of a framed payload -> (decoded dict or None, encoding)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cluster_id: int | None = None) -> None:
+        self._cluster_id = cluster_id
+        self._external: tuple[int, str] | None = None  # (registry id, mode) of the cluster's external registry
+        self._external_checked_at = -1e9
         self._avro: dict[int, Any] = {}  # schema id -> fastavro parsed schema
         self._types: dict[int, SchemaType] = {}
         self._unknown: dict[int, float] = {}  # schema id -> when it was found missing
@@ -72,7 +79,7 @@ class RegistryPayloadDecoder:
         if missing_since is not None and time.monotonic() - missing_since < UNKNOWN_ID_RETRY_S:
             return None, None
         try:
-            parsed = parsed_schema_by_id(schema_id)
+            parsed = self._parsed(schema_id)
         except SchemaNotFoundError:
             self._unknown[schema_id] = time.monotonic()
             return None, None
@@ -85,10 +92,43 @@ class RegistryPayloadDecoder:
             self._unknown.pop(schema_id, None)
         return parsed.schema_type, avro_schema
 
+    def _external_registry(self) -> tuple[int, str] | None:
+        """The cluster's external registry, looked up again now and then (it may be tied or untied meanwhile)."""
+        if self._cluster_id is None:
+            return None
+        now = time.monotonic()
+        if now - self._external_checked_at >= UNKNOWN_ID_RETRY_S:
+            from schemas.models_external import ExternalRegistry
+
+            found = ExternalRegistry.objects.filter(cluster_id=self._cluster_id).values_list("pk", "mode").first()
+            if found != self._external:
+                with self._lock:  # another registry's ids mean other schemas
+                    self._avro.clear()
+                    self._types.clear()
+                    self._unknown.clear()
+            self._external, self._external_checked_at = found, now
+        return self._external
+
+    def _parsed(self, schema_id: int):
+        external = self._external_registry()
+        if external is None:
+            return parsed_schema_by_id(schema_id)
+        from schemas.external.selectors import mirrored_parsed_schema
+        from schemas.models_external import ExternalRegistry
+
+        registry_id, mode = external
+        if mode == ExternalRegistry.Mode.INSTEAD:
+            return mirrored_parsed_schema(registry_id, schema_id)
+        try:
+            return parsed_schema_by_id(schema_id)
+        except SchemaNotFoundError:
+            return mirrored_parsed_schema(registry_id, schema_id)
+
     def __call__(self, payload: bytes) -> tuple[dict | None, str]:
         if len(payload) < HEADER.size or payload[0] != MAGIC_BYTE:
             return None, "binary"
         _magic, schema_id = HEADER.unpack_from(payload)
+        self._external_registry()  # a change of the cluster's registry empties the caches before they are read
         try:
             schema_type, avro_schema = self._schema(schema_id)
         except Exception:  # a schema that cannot be parsed leaves the payload undecoded
@@ -129,6 +169,6 @@ def _fastavro_schema(text: str, references: dict[str, str]) -> Any:
     return fastavro.parse_schema(json.loads(text), named)
 
 
-def registry_decoder() -> RegistryPayloadDecoder:
-    """A decoder with its own parsed-schema cache (one per indexer process)."""
-    return RegistryPayloadDecoder()
+def registry_decoder(cluster_id: int | None = None) -> RegistryPayloadDecoder:
+    """A decoder with its own parsed-schema cache (one per indexer process), for records of this cluster."""
+    return RegistryPayloadDecoder(cluster_id)

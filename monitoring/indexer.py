@@ -133,7 +133,7 @@ class TraceIndexer:
         self.instance = instance or f"{socket.gethostname()}:{os.getpid()}"
         self.progress = IndexerProgress()
         self.rules = rules_for_cluster(cluster)
-        self.decoder = registry_decoder()
+        self.decoder = registry_decoder(cluster.pk)
         self._connection = cluster.connection()
         self._admin: KafkaAdmin | None = None
         self._consumer: EventConsumer | None = None

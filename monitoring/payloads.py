@@ -45,7 +45,7 @@ def payload_fetch(*, event: TraceEvent, timeout_s: float = 5.0) -> LivePayload:
                     if record.offset != event.offset:
                         # The consumer fell back to the log start: retention or compaction removed it.
                         return LivePayload(error="The record is no longer on the broker (retention or compaction).")
-                    extracted = extract(record, rules, decode_framed=registry_decoder())
+                    extracted = extract(record, rules, decode_framed=registry_decoder(event.cluster_id))
                     text, is_json = pretty_payload(extracted.payload_excerpt, extracted.payload_encoding)
                     return LivePayload(
                         text=text, is_json=is_json, encoding=extracted.payload_encoding, size=len(record.value or b"")

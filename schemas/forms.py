@@ -77,6 +77,11 @@ class TryVersionForm(forms.Form):
 
     prepared: selectors.PreparedSchema | None = None
 
+    def __init__(self, *args: Any, mirror: Any = None, **kwargs: Any) -> None:
+        # A mirrored subject's candidate resolves its references in that mirror (schemas.external.selectors).
+        super().__init__(*args, **kwargs)
+        self.mirror = mirror
+
     def clean_references(self) -> list[dict[str, Any]] | None:
         text = (self.cleaned_data.get("references") or "").strip()
         if not text:
@@ -93,9 +98,19 @@ class TryVersionForm(forms.Form):
         data = super().clean()
         if "schema" in data and "schema_type" in data and "references" in data:
             try:
-                self.prepared = selectors.prepare_schema(
-                    schema_text=data["schema"], schema_type=data["schema_type"], references=data["references"]
-                )
+                if self.mirror is not None:
+                    from schemas.external.selectors import mirrored_prepare
+
+                    self.prepared = mirrored_prepare(
+                        self.mirror,
+                        schema_text=data["schema"],
+                        schema_type=data["schema_type"],
+                        references=data["references"],
+                    )
+                else:
+                    self.prepared = selectors.prepare_schema(
+                        schema_text=data["schema"], schema_type=data["schema_type"], references=data["references"]
+                    )
             except RegistryError as exc:
                 self.add_error("schema", _printable(exc.message))
             except UnicodeError:

@@ -159,3 +159,16 @@ class GlobalConfig(models.Model):
 
     def __str__(self) -> str:
         return f"global config {self.compatibility}, mode {self.mode}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Existing (external) registries and their read-only mirror: separate tables, see models_external.
+# ---------------------------------------------------------------------------------------------
+from schemas.models_external import (  # noqa: E402 (the section above is our own registry)
+    ExternalRegistry,
+    MirroredSchema,
+    MirroredSubject,
+    MirroredVersion,
+)
+
+__all__ += ["ExternalRegistry", "MirroredSchema", "MirroredSubject", "MirroredVersion"]

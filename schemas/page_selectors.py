@@ -25,6 +25,8 @@ from schemas import diff, formats, selectors
 from schemas.compatibility import CompatibilityLevel, Incompatibility, ParsedSchema, SchemaType
 from schemas.compatibility.levels import check_compatibility
 from schemas.errors import SubjectNotFoundError
+from schemas.external import selectors as mirror_selectors
+from schemas.external.snapshot import RegistrySourceError
 from schemas.models import Subject, SubjectVersion
 
 __all__ = [
@@ -129,6 +131,46 @@ class SubjectPage:
     compatibility_is_own: bool
     mode: str
     event_types: list[EventType]
+    # Set when the subject is mirrored from an external registry: read-only, ids are that registry's.
+    mirror: mirror_selectors.MirrorRef | None = None
+
+    @property
+    def read_only(self) -> bool:
+        return self.mirror is not None
+
+    @property
+    def query(self) -> str:
+        """The query string pair registry=<name> for a mirrored subject (the pages carry it along), else ""."""
+        return self.mirror.query if self.mirror is not None else ""
+
+    @property
+    def api_url(self) -> str:
+        """The base URL of the Confluent API that holds this subject ("/registry", an external registry's URL, or
+        "" for a mirror read from a storage topic)."""
+        if self.mirror is None:
+            return "/registry"
+        return self.mirror.source if self.mirror.source.startswith(("http://", "https://")) else ""
+
+    @property
+    def qs(self) -> str:
+        """The query as a URL's whole query string ("?registry=<name>" or "")."""
+        return f"?{self.query}" if self.query else ""
+
+    @property
+    def amp(self) -> str:
+        """The query to append to a URL that has one ("&registry=<name>" or "")."""
+        return f"&{self.query}" if self.query else ""
+
+    def record(self, schema_id: int) -> selectors.SchemaRecord:
+        """A schema of this subject by id, from our registry or from the mirror the subject comes from."""
+        if self.mirror is not None:
+            return mirror_selectors.mirrored_record(self.mirror, schema_id)
+        return selectors.schema_by_id(schema_id)
+
+    def parsed(self, schema_id: int) -> ParsedSchema:
+        if self.mirror is not None:
+            return mirror_selectors.mirrored_parsed_schema(self.mirror, schema_id)
+        return selectors.parsed_schema_by_id(schema_id)
 
     @property
     def live_versions(self) -> list[VersionRow]:
@@ -173,8 +215,14 @@ def subject_versions(subject: str) -> list[VersionRow]:
     ]
 
 
-def subject_page(subject: str) -> SubjectPage:
-    """The subject page's data; SubjectNotFoundError when the subject has no versions at all (also deleted)."""
+def subject_page(subject: str, *, registry: str | None = None) -> SubjectPage:
+    """The subject page's data; SubjectNotFoundError when the subject has no versions at all (also deleted).
+
+    A subject only an external registry has (or `registry` names that registry) is read from its mirror.
+    """
+    mirror = mirror_selectors.subject_source(subject, registry=registry or None)
+    if mirror is not None:
+        return _mirrored_subject_page(subject, mirror)
     versions = subject_versions(subject)
     if not versions:
         raise SubjectNotFoundError(f"Subject '{subject}' not found.")
@@ -188,6 +236,26 @@ def subject_page(subject: str) -> SubjectPage:
         compatibility_is_own=own,
         mode=str(settings.mode),
         event_types=event_types,
+    )
+
+
+def _mirrored_subject_page(subject: str, mirror: mirror_selectors.MirrorRef) -> SubjectPage:
+    rows = mirror_selectors.mirrored_subject_versions(mirror, subject)
+    if not rows:
+        raise SubjectNotFoundError(f"Subject '{subject}' not found.")
+    level, own, mode = mirror_selectors.mirrored_subject_settings(mirror, subject)
+    try:
+        compatibility = CompatibilityLevel(level)
+    except ValueError:
+        compatibility = CompatibilityLevel.BACKWARD
+    return SubjectPage(
+        name=subject,
+        versions=[VersionRow(r.version, r.schema_id, r.schema_type, False, r.first_seen_at) for r in rows],
+        compatibility=compatibility,
+        compatibility_is_own=own,
+        mode=mode,
+        event_types=list(catalog_selectors.event_type_list().filter(schema_subject=subject)),
+        mirror=mirror,
     )
 
 
@@ -220,18 +288,26 @@ class VersionSchema:
     referenced_by: list[tuple[str, int]] = field(default_factory=list)
 
 
-def version_schema(subject: str, row: VersionRow) -> VersionSchema:
-    record = selectors.schema_by_id(row.schema_id)
-    parsed = selectors.parsed_schema_by_id(row.schema_id)
+def version_schema(subject: str, row: VersionRow, *, page: SubjectPage | None = None) -> VersionSchema:
+    mirror = page.mirror if page is not None else None
+    if mirror is not None:
+        record = mirror_selectors.mirrored_record(mirror, row.schema_id)
+        parsed = mirror_selectors.mirrored_parsed_schema(mirror, row.schema_id)
+    else:
+        record = selectors.schema_by_id(row.schema_id)
+        parsed = selectors.parsed_schema_by_id(row.schema_id)
     try:
         fields, error = [FieldRow.of(info) for info in formats.field_paths(parsed)], ""
     except formats.SchemaParseError as exc:  # stored schemas parse; a reference changed under it would not
         fields, error = [], str(exc)
-    users = [
-        pair
-        for schema_id in selectors.referenced_by(subject, row.version)
-        for pair in selectors.schema_id_versions(schema_id)
-    ]
+    if mirror is not None:
+        users = mirror_selectors.mirrored_referenced_by(mirror, subject, row.version)
+    else:
+        users = [
+            pair
+            for schema_id in selectors.referenced_by(subject, row.version)
+            for pair in selectors.schema_id_versions(schema_id)
+        ]
     return VersionSchema(record, parsed, diff.pretty_text(record.schema_type, record.text), fields, error, users)
 
 
@@ -249,14 +325,29 @@ class CompatibilityVerdict:
     checked_versions: list[int]
     problems: list[Incompatibility]
     existing_version: int | None = None  # the schema is already live as this version: no check, as on registration
+    # Mirrored subjects: whose verdict this is ("https://sr.example.com"), and why there is none when unreachable.
+    asked: str = ""
+    unknown_reason: str = ""
 
     @property
     def compatible(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.unknown_reason
+
+    @property
+    def unknown(self) -> bool:
+        return bool(self.unknown_reason)
 
 
-def compatibility_verdict(subject: str, prepared: selectors.PreparedSchema) -> CompatibilityVerdict:
-    """What registering `prepared` would meet, without storing anything (the same inputs as the service)."""
+def compatibility_verdict(
+    subject: str, prepared: selectors.PreparedSchema, *, mirror: mirror_selectors.MirrorRef | None = None
+) -> CompatibilityVerdict:
+    """What registering `prepared` would meet, without storing anything (the same inputs as the service).
+
+    For a mirrored subject, the external registry's own compatibility endpoint answers (see
+    `mirrored_compatibility_verdict`).
+    """
+    if mirror is not None:
+        return mirrored_compatibility_verdict(subject, prepared, mirror)
     level = selectors.subject_settings(subject).compatibility
     holding = selectors.subject_version_holding(subject, prepared)
     if holding is not None:
@@ -271,6 +362,47 @@ def compatibility_verdict(subject: str, prepared: selectors.PreparedSchema) -> C
     else:
         checked = numbers[-1:]
     return CompatibilityVerdict(level, checked, problems)
+
+
+def mirrored_compatibility_verdict(
+    subject: str, prepared: selectors.PreparedSchema, mirror: mirror_selectors.MirrorRef
+) -> CompatibilityVerdict:
+    """The external registry's verdict, asked at its compatibility endpoint (the registry is the authority on its
+    own rules). Unreachable: an "unknown" verdict with the reason. A storage-topic source has no endpoint: our own
+    check against the mirrored versions under the mirrored level, said as such."""
+    from schemas.external.mirror import external_registry_source
+    from schemas.models_external import ExternalRegistry
+
+    level_name, _, _ = mirror_selectors.mirrored_subject_settings(mirror, subject)
+    try:
+        level = CompatibilityLevel(level_name)
+    except ValueError:
+        level = CompatibilityLevel.BACKWARD
+    existing = mirror_selectors.mirrored_version_holding(mirror, subject, prepared)
+    if existing is not None:
+        return CompatibilityVerdict(level, [], [], existing_version=existing, asked=mirror.source)
+    numbers = [row.version for row in mirror_selectors.mirrored_subject_versions(mirror, subject)]
+    checked = (
+        []
+        if level == CompatibilityLevel.NONE or not numbers
+        else (list(numbers) if level.endswith("_TRANSITIVE") else numbers[-1:])
+    )
+    registry = ExternalRegistry.objects.select_related("cluster").get(pk=mirror.registry_id)
+    if registry.source_kind != ExternalRegistry.SourceKind.REST:
+        previous, numbers = mirror_selectors.mirrored_live_parsed_versions(mirror, subject)
+        problems = check_compatibility(prepared.parsed, previous, level, numbers)
+        return CompatibilityVerdict(level, checked, problems, asked="Eventscope's check of the mirrored versions")
+    try:
+        with external_registry_source(registry) as source:
+            ok, messages = source.check_compatibility(
+                subject, prepared.text, str(prepared.schema_type), [r.as_dict() for r in prepared.references]
+            )
+    except RegistrySourceError as exc:
+        return CompatibilityVerdict(level, checked, [], asked=mirror.source, unknown_reason=str(exc))
+    problems = [] if ok else [Incompatibility("INCOMPATIBLE", "", m) for m in messages]
+    if not ok and not problems:
+        problems = [Incompatibility("INCOMPATIBLE", "", f"{mirror.source} answered: not compatible")]
+    return CompatibilityVerdict(level, checked, problems, asked=mirror.source)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,17 +19,22 @@ from django.views.decorators.http import require_http_methods, require_POST
 from eventscope.listing import PAGE_SIZES, is_htmx_partial, paginate
 from governance import ownership
 
-from . import diff, formats, page_selectors, selectors, services
+from . import diff, formats, page_selectors, services
 from .errors import IncompatibleSchemaError, RegistryError, SubjectNotFoundError
+from .external import selectors as mirror_selectors
 from .forms import SubjectFilterForm, TryVersionForm, ValidateMessageForm
+
+MIRRORED_ROWS_SHOWN = 200
 
 
 # ---------------------------------------------------------------------------------------------
 # Shared plumbing
 # ---------------------------------------------------------------------------------------------
-def _subject_or_404(subject: str) -> page_selectors.SubjectPage:
+def _subject_or_404(request: HttpRequest, subject: str) -> page_selectors.SubjectPage:
+    """Our subject, or a mirrored one (?registry=<name> picks the external registry when both have it)."""
+    registry = request.GET.get("registry", "").strip()[:100] or None
     try:
-        return page_selectors.subject_page(subject)
+        return page_selectors.subject_page(subject, registry=registry)
     except SubjectNotFoundError:
         raise Http404(f"Subject {subject!r} not found") from None
 
@@ -64,7 +69,8 @@ def index(request: HttpRequest) -> HttpResponse:
     ordering = request.GET.get("ordering", "")
     if ordering.lstrip("-") not in page_selectors.SUBJECT_ORDERINGS:
         ordering = ""  # by name; an unknown order is ignored like an unknown filter
-    page = paginate(request, page_selectors.subject_list(**form.filters(), ordering=ordering or "name"))
+    filters = form.filters()
+    page = paginate(request, page_selectors.subject_list(**filters, ordering=ordering or "name"))
     context = {
         "filter_form": form,
         "page_obj": page,
@@ -74,6 +80,9 @@ def index(request: HttpRequest) -> HttpResponse:
         "page_sizes": PAGE_SIZES,
         "is_filtered": any(value for key, value in request.GET.items() if key not in ("page", "per_page", "ordering")),
     }
+    # Subjects mirrored from external registries, read-only, in their own table below ours (same filters).
+    context["mirrored_rows"] = list(mirror_selectors.mirrored_subject_list(**filters)[:MIRRORED_ROWS_SHOWN])
+    context["mirrored_rows_shown"] = MIRRORED_ROWS_SHOWN
     template = "schemas/_subjects_table.html" if is_htmx_partial(request) else "schemas/index.html"
     response = render(request, template, context)
     patch_vary_headers(response, ("HX-Request",))
@@ -84,18 +93,18 @@ def index(request: HttpRequest) -> HttpResponse:
 # Subject page and diff
 # ---------------------------------------------------------------------------------------------
 def subject_detail(request: HttpRequest, subject: str) -> HttpResponse:
-    page = _subject_or_404(subject)
+    page = _subject_or_404(request, subject)
     row = _row_or_404(page, _version_number(request, "version"))
     context = {
         "subject": page,
         "selected": row,
-        "schema": page_selectors.version_schema(subject, row),
+        "schema": page_selectors.version_schema(subject, row, page=page),
     }
     return render(request, "schemas/subject_detail.html", context)
 
 
 def subject_diff(request: HttpRequest, subject: str) -> HttpResponse:
-    page = _subject_or_404(subject)
+    page = _subject_or_404(request, subject)
     to_row = _row_or_404(page, _version_number(request, "to"))
     from_number = _version_number(request, "from")
     if from_number is None:
@@ -103,8 +112,8 @@ def subject_diff(request: HttpRequest, subject: str) -> HttpResponse:
         from_row = earlier[-1] if earlier else to_row
     else:
         from_row = _row_or_404(page, from_number)
-    old = selectors.parsed_schema_by_id(from_row.schema_id)
-    new = selectors.parsed_schema_by_id(to_row.schema_id)
+    old = page.parsed(from_row.schema_id)
+    new = page.parsed(to_row.schema_id)
     context = {
         "subject": page,
         "from_row": from_row,
@@ -136,6 +145,7 @@ def _check_context(page: page_selectors.SubjectPage, form: TryVersionForm) -> di
                 schema_text=form.cleaned_data["schema"],
                 schema_type=form.cleaned_data["schema_type"],
                 references=form.cleaned_data["references"],
+                external_registry=page.mirror.name if page.mirror is not None else None,
             )
         except (ImpactInputError, ImpactNotFoundError) as exc:
             context["impact_error"] = exc.message
@@ -143,13 +153,11 @@ def _check_context(page: page_selectors.SubjectPage, form: TryVersionForm) -> di
             context["impact"] = impact
             context["impact_markdown"] = impact.to_markdown()
         latest = page.latest
-        context["verdict"] = page_selectors.compatibility_verdict(page.name, form.prepared)
+        context["verdict"] = page_selectors.compatibility_verdict(page.name, form.prepared, mirror=page.mirror)
         if latest is not None:
             context["latest"] = latest
             try:
-                context["changes"] = diff.schema_diff(
-                    selectors.parsed_schema_by_id(latest.schema_id), form.prepared.parsed
-                )
+                context["changes"] = diff.schema_diff(page.parsed(latest.schema_id), form.prepared.parsed)
             except formats.SchemaParseError as exc:
                 context["diff_error"] = str(exc)
     return context
@@ -157,18 +165,19 @@ def _check_context(page: page_selectors.SubjectPage, form: TryVersionForm) -> di
 
 @require_http_methods(["GET", "POST"])
 def subject_check(request: HttpRequest, subject: str) -> HttpResponse:
-    page = _subject_or_404(subject)
+    page = _subject_or_404(request, subject)
     if request.method == "POST":
-        form = TryVersionForm(request.POST)
+        form = TryVersionForm(request.POST, mirror=page.mirror)
     else:
-        latest = selectors.schema_by_id(page.latest.schema_id)
+        latest = page.record(page.latest.schema_id)
         references = [reference.as_dict() for reference in latest.references]
         form = TryVersionForm(
             initial={
                 "schema_type": latest.schema_type,
                 "schema": diff.pretty_text(latest.schema_type, latest.text),
                 "references": json.dumps(references, indent=2) if references else "",
-            }
+            },
+            mirror=page.mirror,
         )
     context = _check_context(page, form)
     return render(request, "schemas/subject_check.html", context, status=400 if form.errors else 200)
@@ -178,7 +187,13 @@ def subject_check(request: HttpRequest, subject: str) -> HttpResponse:
 def subject_register(request: HttpRequest, subject: str) -> HttpResponse:
     if not ownership.can_change(request, subject):  # the subject's team (through its event type or topic)
         return _forbidden(request, subject)
-    page = _subject_or_404(subject)
+    page = _subject_or_404(request, subject)
+    if page.read_only:
+        # A mirrored subject is registered in its own registry; the mirror follows at the next sync.
+        form = TryVersionForm(request.POST, mirror=page.mirror)
+        form.is_valid()
+        form.add_error(None, f"Not registered: {subject} is mirrored from {page.mirror.source} (read-only here).")
+        return render(request, "schemas/subject_check.html", _check_context(page, form), status=400)
     form = TryVersionForm(request.POST)
     if form.is_valid():
         try:
@@ -212,7 +227,7 @@ def subject_register(request: HttpRequest, subject: str) -> HttpResponse:
 # ---------------------------------------------------------------------------------------------
 @require_http_methods(["GET", "POST"])
 def subject_validate(request: HttpRequest, subject: str) -> HttpResponse:
-    page = _subject_or_404(subject)
+    page = _subject_or_404(request, subject)
     choices = page_selectors.versions_for_choices(page.versions)
     context: dict = {"subject": page}
     if request.method == "POST":
@@ -220,7 +235,7 @@ def subject_validate(request: HttpRequest, subject: str) -> HttpResponse:
         _without_unused_fields(form, page)
         if form.is_valid():
             row = _row_or_404(page, form.cleaned_data["version"])
-            parsed = selectors.parsed_schema_by_id(row.schema_id)
+            parsed = page.parsed(row.schema_id)
             context["checked_row"] = row
             context["errors"] = page_selectors.message_errors(
                 parsed, form.cleaned_data["message"], message_type=form.cleaned_data.get("message_type", "").strip()

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("monitoring.api.urls")),
     path("", include("lineage.api.urls")),
     path("", include("governance.api.urls")),
+    path("", include("schemas.external.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -18,6 +18,7 @@ from .errors import (
     UnknownGroupError,
     UnknownTopicError,
 )
+from .topic_reader import KeyValue, read_topic_to_end
 from .types import (
     BrokerInfo,
     ClusterMetadata,
@@ -50,6 +51,7 @@ __all__ = [
     "KafkaGatewayError",
     "KafkaTimeoutError",
     "KafkaUnavailableError",
+    "KeyValue",
     "OffsetKind",
     "PartitionMetadata",
     "PartitionOffset",
@@ -60,4 +62,5 @@ __all__ = [
     "TopicPartition",
     "UnknownGroupError",
     "UnknownTopicError",
+    "read_topic_to_end",
 ]

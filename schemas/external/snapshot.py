@@ -1,9 +1,11 @@
 """What an external registry holds, as immutable plain data (no Django, no I/O).
 
-A source returns a RegistrySnapshot of the registry's live contents: soft- and hard-deleted versions
-are left out (to a mirror, both are deletions). Schema texts are keyed by the registry's own global
-ids; a source may leave out the texts of ids the caller says it already has (`known_schema_ids`),
-which is what makes repeated mirroring cheap.
+A source returns a RegistrySnapshot of the registry's contents: its live versions, and apart from them
+its soft-deleted versions (`deleted_versions`: still resolvable by id in the registry, so a migration
+imports them; a mirror shows live versions only). Hard-deleted versions are left out. Schema texts,
+of live and soft-deleted versions alike, are keyed by the registry's own global ids; a source may leave
+out the texts of ids the caller says it already has (`known_schema_ids`), which is what makes repeated
+mirroring cheap.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class ExternalSchema:
 
 @dataclass(frozen=True)
 class ExternalVersion:
-    """One live version of one subject, pointing at a schema id."""
+    """One version of one subject, pointing at a schema id (live, or soft-deleted in `deleted_versions`)."""
 
     subject: str
     version: int
@@ -59,20 +61,29 @@ class ExternalVersion:
 
 @dataclass(frozen=True)
 class RegistrySnapshot:
-    """The live contents of an external registry at one moment."""
+    """The contents of an external registry at one moment: live versions, and soft-deleted ones apart."""
 
     versions: tuple[ExternalVersion, ...]
-    # Texts by id; may omit ids listed in the caller's known_schema_ids.
+    # Texts by id (of live and soft-deleted versions); may omit ids listed in the caller's known_schema_ids.
     schemas: Mapping[int, ExternalSchema] = field(default_factory=dict)
     global_compatibility: str | None = None
     # Subjects with their own compatibility level (subjects without one inherit the global level).
     subject_compatibility: Mapping[str, str] = field(default_factory=dict)
     global_mode: str | None = None
     subject_modes: Mapping[str, str] = field(default_factory=dict)
+    # Soft-deleted versions: gone from the subject's listing but their ids still resolve (GET /schemas/ids/{id}).
+    # Hard-deleted versions are in neither tuple. A subject may have only soft-deleted versions.
+    deleted_versions: tuple[ExternalVersion, ...] = ()
 
     @property
     def subjects(self) -> tuple[str, ...]:
+        """Subjects with at least one live version."""
         return tuple(sorted({version.subject for version in self.versions}))
+
+    @property
+    def all_subjects(self) -> tuple[str, ...]:
+        """Subjects with a live or a soft-deleted version."""
+        return tuple(sorted({version.subject for version in (*self.versions, *self.deleted_versions)}))
 
     def versions_of(self, subject: str) -> tuple[ExternalVersion, ...]:
         return tuple(sorted((v for v in self.versions if v.subject == subject), key=lambda v: v.version))

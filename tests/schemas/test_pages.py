@@ -212,9 +212,10 @@ def many_subjects():
     services.config_set(subject="load.q01-value", compatibility="NONE")
 
 
-# Page: session, user, role groups, global config, count, rows, and the owner filter's teams (not in a fragment).
-LIST_QUERIES = 7
-FRAGMENT_QUERIES = 6
+# Page: session, user, role groups, global config, count, rows, mirrored subjects (schemas.external), and the
+# owner filter's teams (not in a fragment).
+LIST_QUERIES = 8
+FRAGMENT_QUERIES = 7
 
 
 def test_list_has_a_pinned_query_count_independent_of_page_size(

@@ -53,6 +53,10 @@ def second_registry(tmp_path_factory) -> Iterator[SecondRegistry]:
         DJANGO_DEBUG="false",
         EVENTSCOPE_ALLOWED_HOSTS="127.0.0.1,localhost",
         PYTHONUNBUFFERED="1",
+        # Tests log in wrongly on purpose; the login throttle counts in the shared Redis under a fixed
+        # prefix that outlives the session, so without this a few runs would lock the admin out (429).
+        EVENTSCOPE_LOGIN_MAX_FAILURES="1000000",
+        EVENTSCOPE_LOGIN_MAX_FAILURES_PER_ADDRESS="1000000",
     )
     manage = [sys.executable, "manage.py"]
     for command in (

@@ -1,0 +1,1 @@
+"""REST API of external registries: /api/v1/external-registries/."""
