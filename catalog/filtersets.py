@@ -266,7 +266,10 @@ class EventTypeFilterSet(django_filters.FilterSet):
         field_name="data_classification", choices=EventType.Classification.choices, empty_label="Any classification"
     )
     tag = _tag_filter()
-    # By name, since that is what people know; a name present on two clusters matches both.
+    cluster = django_filters.ModelChoiceFilter(
+        method="filter_cluster", to_field_name="name", queryset=Cluster.objects.all(), empty_label="Any cluster"
+    )
+    # By name, since that is what people know; a name present on two clusters matches both (add cluster=).
     topic = django_filters.CharFilter(
         field_name="topic__name",
         max_length=249,
@@ -295,6 +298,12 @@ class EventTypeFilterSet(django_filters.FilterSet):
             Q(name__icontains=value) | Q(summary__icontains=value) | Q(business_meaning__icontains=value)
         )
 
+    def filter_cluster(self, queryset: QuerySet, name: str, value: Cluster) -> QuerySet:
+        # An event type is on the cluster of its topic, or of a topic a service declares for it.
+        return queryset.filter(
+            pk__in=EventType.objects.filter(Q(topic__cluster=value) | Q(relations__topic__cluster=value)).values("pk")
+        )
+
     def filter_documented(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
         # Mirrors EventType.is_documented: both a business meaning and an owner.
         documented = ~Q(business_meaning="") & Q(owner_team__isnull=False)
@@ -306,6 +315,9 @@ class ServiceFilterSet(django_filters.FilterSet):
     owner_team = _team_filter()
     domain = _domain_filter()
     tag = _tag_filter()
+    cluster = django_filters.ModelChoiceFilter(
+        method="filter_cluster", to_field_name="name", queryset=Cluster.objects.all(), empty_label="Any cluster"
+    )
     ordering = StableOrderingFilter(
         fields=(
             ("name", "name"),
@@ -321,6 +333,16 @@ class ServiceFilterSet(django_filters.FilterSet):
 
     def filter_q(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(Q(name__icontains=value) | Q(description__icontains=value))
+
+    def filter_cluster(self, queryset: QuerySet, name: str, value: Cluster) -> QuerySet:
+        # A service is on a cluster where it declares a topic (directly or through an event type's topic) or
+        # where one of its consumer groups lives; a subquery keeps the rows distinct without DISTINCT.
+        on_cluster = Service.objects.filter(
+            Q(relations__topic__cluster=value)
+            | Q(relations__event_type__topic__cluster=value)
+            | Q(consumer_groups__cluster=value, consumer_groups__deleted_at__isnull=True)
+        )
+        return queryset.filter(pk__in=on_cluster.values("pk"))
 
 
 class TeamFilterSet(django_filters.FilterSet):

@@ -155,6 +155,22 @@ def index(request: HttpRequest) -> HttpResponse:
 # ---------------------------------------------------------------------------------------------
 # List pages
 # ---------------------------------------------------------------------------------------------
+def _shown_filter_fields(filterset: FilterSet) -> list[Any]:
+    """The filter form's fields for the page; the cluster select only where there is more than one cluster
+    (or one is chosen), its choices read once and reused for rendering (no extra query)."""
+    fields = []
+    for field in filterset.form:
+        if field.name in FORM_HIDDEN_FILTERS:
+            continue
+        if field.name == "cluster" and hasattr(field.field, "queryset"):
+            choices = list(iter(field.field.choices))  # iter(): list() of the iterator would COUNT first
+            field.field.widget.choices = choices  # rendering reads the widget's; the queryset still validates
+            if len(choices) <= 2 and not field.value():  # "Any cluster" and one cluster
+                continue
+        fields.append(field)
+    return fields
+
+
 class CatalogListView(View):
     """A list page: filter with the shared filterset, sort, paginate, render the page or just its table."""
 
@@ -172,6 +188,7 @@ class CatalogListView(View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         filterset = self.filterset_class(request.GET, queryset=self.queryset(), request=request)
+        partial = is_htmx_partial(request)
         page = paginate(request, filterset.qs)
         context = {
             "title": self.title,
@@ -179,7 +196,7 @@ class CatalogListView(View):
             "catalog_tab": self.tab,
             "filterset": filterset,
             "filter_form": filterset.form,
-            "filter_fields": [field for field in filterset.form if field.name not in FORM_HIDDEN_FILTERS],
+            "filter_fields": [] if partial else _shown_filter_fields(filterset),  # a fragment has no form
             "page_obj": page,
             "rows": self.rows(page),
             "ordering": filtersets.ordering_params(filterset),
@@ -192,7 +209,7 @@ class CatalogListView(View):
                 value for key, value in request.GET.items() if key not in ("page", "per_page", "ordering")
             ),
         }
-        template = self.table_template if is_htmx_partial(request) else "catalog/list.html"
+        template = self.table_template if partial else "catalog/list.html"
         response = render(request, template, context)
         # The same URL answers a page or a fragment: caches must key on the header that decides.
         patch_vary_headers(response, ("HX-Request",))

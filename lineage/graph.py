@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import networkx as nx
@@ -336,6 +336,23 @@ class LineageGraph:
         keep.update(self.downstream(node_id, max_depth=down))
         return self.subgraph(keep)
 
+    def clusters(self) -> set[str]:
+        """The clusters of the graph's topic and group nodes (from their ids, "topic:<cluster>/<name>")."""
+        return {cluster for node_id in self._g if (cluster := _cluster_of(node_id))}
+
+    def with_cluster_labels(self) -> LineageGraph:
+        """The same graph with topics and groups labelled "<cluster>/<name>" when it spans several clusters
+        (the same topic or group name may exist on each); unchanged (the same object) otherwise."""
+        if len(self.clusters()) < 2:
+            return self
+        g = self._g.copy()
+        for node_id, data in g.nodes(data=True):
+            node = data["node"]
+            cluster = _cluster_of(node_id)
+            if cluster and node.kind in ("topic", "group") and not node.label.startswith(f"{cluster}/"):
+                data["node"] = replace(node, label=f"{cluster}/{node.label}")
+        return LineageGraph(g)
+
     def collapse(self, by: str) -> LineageGraph:
         """One node per domain (``by="domain"``) or team (``by="team"``); nodes without one go to a
         ``<by>:(none)`` node. Edges between groups are merged (evidence union, counts summed, seen times
@@ -380,6 +397,13 @@ class LineageGraph:
 
     def _nodes_of_kind(self, kind: str) -> Iterator[NodeId]:
         return (n for n, data in self._g.nodes(data=True) if data["node"].kind == kind and not data["node"].context)
+
+
+def _cluster_of(node_id: NodeId) -> str | None:
+    kind, _, rest = node_id.partition(":")
+    if kind not in ("topic", "group") or "/" not in rest:
+        return None
+    return rest.split("/", 1)[0] or None
 
 
 def _implicit_node(node_id: NodeId) -> Node:

@@ -159,6 +159,13 @@ class AffectedConsumer:
     fields_hit: tuple[str, ...] = ()
     via: str | None = None
     url: str | None = None
+    cluster: str | None = None  # the cluster of the topic it consumes: same-named groups on two clusters differ
+
+
+def _cluster_of(topic_node: NodeId) -> str | None:
+    """The cluster name of a "topic:<cluster>/<name>" node id."""
+    kind, _, rest = topic_node.partition(":")
+    return (rest.partition("/")[0] or None) if kind == "topic" else None
 
 
 @dataclass
@@ -178,6 +185,9 @@ class ImpactReport:
     notes: list[str] = field(default_factory=list)
     # Schema policy violations (governance.policies) as dicts: rule, severity, message, path.
     policy_violations: list[dict[str, Any]] = field(default_factory=list)
+    # Mirrored subjects: who gave the compatibility verdict, and why there is none (the registry was unreachable).
+    compatibility_unknown: str = ""
+    compatibility_source: str = ""
 
     # -- verdicts ---------------------------------------------------------------------------------
     @property
@@ -189,10 +199,17 @@ class ImpactReport:
         return [v for v in self.policy_violations if v["severity"] == "error"]
 
     @property
+    def compatibility_verdict(self) -> str:
+        if self.compatibility_unknown:
+            return UNKNOWN
+        return "compatible" if self.compatible else "incompatible"
+
+    @property
     def breaking(self) -> bool:
         """What a CI pipeline fails on: the registry would refuse it (incompatible, or a policy error), or a
         consumer breaks."""
-        return not self.compatible or bool(self.policy_errors) or bool(self.breaking_consumers)
+        known_incompatible = not self.compatible and not self.compatibility_unknown
+        return known_incompatible or bool(self.policy_errors) or bool(self.breaking_consumers)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -202,6 +219,8 @@ class ImpactReport:
         """One line: the compatibility verdict and the consumers per verdict."""
         if self.existing_version is not None:
             compat = f"already registered as v{self.existing_version}"
+        elif self.compatibility_unknown:
+            compat = f"compatibility under {self.level} unknown ({self.compatibility_source} could not be asked)"
         elif self.compatible:
             compat = f"compatible under {self.level}"
         else:
@@ -225,7 +244,10 @@ class ImpactReport:
             "summary": self.summary(),
             "compatibility": {
                 "level": self.level,
-                "compatible": self.compatible,
+                "compatible": None if self.compatibility_unknown else self.compatible,
+                "verdict": self.compatibility_verdict,
+                "unknownReason": self.compatibility_unknown,
+                "source": self.compatibility_source or None,
                 "checkedVersions": list(self.checked_versions),
                 "existingVersion": self.existing_version,
                 "messages": list(self.compatibility_messages),
@@ -243,6 +265,7 @@ class ImpactReport:
                     "contact": c.contact,
                     "group": c.group,
                     "topic": c.topic,
+                    "cluster": c.cluster,
                     "depth": c.depth,
                     "graphDepth": c.graph_depth,
                     "direct": c.direct,
@@ -267,6 +290,8 @@ class ImpactReport:
         lines = [f"### {mark} Schema impact: `{self.subject}` ({self.schema_type})", "", f"**{self.summary()}**", ""]
         if self.existing_version is not None:
             lines.append(f"This schema is already registered as version {self.existing_version}; nothing would change.")
+        elif self.compatibility_unknown:
+            lines.append(f"Compatibility: ❔ unknown under {self.level}: {_cell(self.compatibility_unknown)}")
         elif self.compatible:
             checked = ", ".join(f"v{v}" for v in self.checked_versions)
             lines.append(
@@ -288,6 +313,8 @@ class ImpactReport:
         lines.append("")
 
         if self.consumers:
+            # Several clusters: a topic (and a group) is named with its cluster, as the same name may be on each.
+            several_clusters = len({c.cluster for c in self.consumers}) > 1
             lines += [
                 "| | Consumer | Team | Contact | Group | Topic | Depth | Why |",
                 "|---|---|---|---|---|---|---|---|",
@@ -303,7 +330,7 @@ class ImpactReport:
                             _cell(c.team),
                             _cell(c.contact),
                             f"`{_cell(c.group)}`" if c.group else "—",
-                            f"`{_cell(c.topic)}`",
+                            f"`{_cell(f'{c.cluster}/{c.topic}' if several_clusters else c.topic)}`",
                             f"{c.depth} ({kind})",
                             _cell("; ".join(c.reasons)),
                         ]
@@ -452,7 +479,8 @@ def reachable_consumers(graph: LineageGraph, topic_nodes: Iterable[NodeId]) -> l
     seen_topics: set[NodeId] = set(starts)
     produced_by: dict[NodeId, list[NodeId]] = {}  # service in the walk -> topics it produces
     readers_of: dict[NodeId, list[NodeId]] = {}  # topic reached at depth 2+ -> the consumers reading it
-    listed_direct: set[tuple[NodeId, str | None]] = set()
+    # (reader, group label, cluster): the same group id on two clusters is two consumers.
+    listed_direct: set[tuple[NodeId, str | None, str | None]] = set()
     listed: set[NodeId] = set()  # consumer nodes listed at any depth
     found: list[ConsumerRef] = []
     # (topic node, consumer depth of its readers, graph depth of the topic, the direct consumer upstream)
@@ -475,9 +503,10 @@ def reachable_consumers(graph: LineageGraph, topic_nodes: Iterable[NodeId]) -> l
                 if topic_readers is not None:
                     topic_readers.append(reader)
                 if depth == 1:
-                    if (reader, group) in listed_direct:
+                    direct_key = (reader, group, _cluster_of(topic))
+                    if direct_key in listed_direct:
                         continue
-                    listed_direct.add((reader, group))
+                    listed_direct.add(direct_key)
                 elif reader in listed:
                     continue
                 expand = reader not in listed
@@ -607,6 +636,7 @@ def _row(
         fields_hit=hit,
         via=ref.via,
         url=ref.url,
+        cluster=_cluster_of(ref.topic_node),
     )
 
 
@@ -621,11 +651,17 @@ def analyze_impact(
     schema_type: Any = "AVRO",
     references: Any = None,
     graph_builder: Callable[[], LineageGraph] | None = None,
+    external_registry: str | None = None,
 ) -> ImpactReport:
     """The impact of registering `schema_text` under a subject (or a topic's value subject); writes nothing.
 
     Raises ImpactInputError (bad input: the schema does not parse, neither or both of subject and topic, a
     topic carrying several subjects) and ImpactNotFoundError (unknown subject or topic).
+
+    A subject mirrored from an external registry (`external_registry` names it; else `subject_source` picks it, with a
+    registry tied in mode "instead" to a topic's cluster first) is analysed the same way on the mirrored
+    versions; its compatibility verdict is the external registry's own (unknown, with the reason, when that
+    registry cannot be asked).
     """
     from django.db.models import Q
 
@@ -636,6 +672,7 @@ def analyze_impact(
     from schemas import selectors as registry
     from schemas.compatibility.levels import reader_incompatibilities
     from schemas.errors import InvalidSchemaError, RegistryError, SubjectNotFoundError, VersionNotFoundError
+    from schemas.external import selectors as mirrors
 
     # -- which subject, which topics ----------------------------------------------------------------
     subject = subject.strip() if isinstance(subject, str) else subject
@@ -670,7 +707,13 @@ def analyze_impact(
         topic_rows = []
     try:
         registry.validate_subject_name(subject)
-        registry.subject_version_numbers(subject)  # 40401 when it has no live version
+        mirror = mirrors.subject_source(
+            subject, registry=external_registry, cluster_ids={row.cluster_id for row in topic_rows}
+        )
+        if mirror is None:
+            registry.subject_version_numbers(subject)  # 40401 when it has no live version
+        elif not mirrors.mirrored_subject_versions(mirror, subject):
+            raise SubjectNotFoundError(subject)
     except SubjectNotFoundError:
         raise ImpactNotFoundError(f"Subject {subject!r} not found in the registry.") from None
     except RegistryError as exc:
@@ -681,8 +724,25 @@ def analyze_impact(
         topic_rows = list(topics.filter(Q(pk__in=ids) | Q(name=strategy or "", deleted_at__isnull=True)))
 
     # -- the new schema: parse, compatibility, field diff ------------------------------------------
+    if mirror is not None:
+        # The mirror's versions and ids stand in for our registry's, through the same names as below.
+        def prepare_schema(**kwargs: Any) -> Any:
+            return mirrors.mirrored_prepare(mirror, **kwargs)
+
+        def parsed_schema_by_id(schema_id: int) -> Any:
+            return mirrors.mirrored_parsed_schema(mirror, schema_id)
+
+        def subject_version_get(name: str, version: Any, *, deleted: bool = False) -> Any:
+            rows = mirrors.mirrored_subject_versions(mirror, name)
+            row = rows[-1] if version == "latest" and rows else next((r for r in rows if r.version == version), None)
+            if row is None:
+                raise VersionNotFoundError(f"Version {version} not found.")
+            return registry.RegisteredVersion(name, row.version, mirrors.mirrored_record(mirror, row.schema_id))
+    else:
+        prepare_schema, parsed_schema_by_id = registry.prepare_schema, registry.parsed_schema_by_id
+        subject_version_get = registry.subject_version_get
     try:
-        prepared = registry.prepare_schema(schema_text=schema_text, schema_type=schema_type, references=references)
+        prepared = prepare_schema(schema_text=schema_text, schema_type=schema_type, references=references)
     except InvalidSchemaError as exc:
         raise ImpactInputError(exc.message, field="schema", code="invalid_schema") from None
     except RegistryError as exc:
@@ -691,12 +751,12 @@ def analyze_impact(
         raise ImpactInputError(
             "Invalid schema: it contains a lone surrogate escape (\\ud800-\\udfff).", field="schema"
         ) from None
-    verdict = page_selectors.compatibility_verdict(subject, prepared)
-    latest = registry.subject_version_get(subject, "latest")
+    verdict = page_selectors.compatibility_verdict(subject, prepared, mirror=mirror)
+    latest = subject_version_get(subject, "latest")
     changes: list[FieldChangeRow] = []
     diff_error = ""
     try:
-        found = diff.schema_diff(registry.parsed_schema_by_id(latest.schema.id), prepared.parsed)
+        found = diff.schema_diff(parsed_schema_by_id(latest.schema.id), prepared.parsed)
         changes = [FieldChangeRow.of(change) for change in found.changes]
     except formats.SchemaParseError as exc:
         diff_error = str(exc)
@@ -735,8 +795,8 @@ def analyze_impact(
         if version is not None:
             if version not in reader_checks:
                 try:
-                    row = registry.subject_version_get(subject, version, deleted=True)
-                    reader = registry.parsed_schema_by_id(row.schema.id)
+                    row = subject_version_get(subject, version, deleted=True)
+                    reader = parsed_schema_by_id(row.schema.id)
                     reader_checks[version] = (
                         tuple(str(p) for p in reader_incompatibilities(reader, prepared.parsed)),
                         "",
@@ -762,11 +822,15 @@ def analyze_impact(
         for name, row in services.items()
     }
     consumers = affected_consumers(refs, changes=changes, declarations=declarations, teams=teams)
+    if mirror is not None:
+        notes.insert(0, f"{subject} is mirrored from {mirror.source} (external registry {mirror.name}).")
     return ImpactReport(
         subject=subject,
         schema_type=str(prepared.schema_type),
         level=str(verdict.level),
         compatible=verdict.compatible,
+        compatibility_unknown=verdict.unknown_reason,
+        compatibility_source=verdict.asked,
         checked_versions=list(verdict.checked_versions),
         compatibility_messages=[str(problem) for problem in verdict.problems],
         latest_version=latest.version,
@@ -777,7 +841,6 @@ def analyze_impact(
         diff_error=diff_error,
         notes=notes,
         policy_violations=[
-            v.as_dict()
-            for v in schema_policy_check(subject, prepared.parsed, registry.parsed_schema_by_id(latest.schema.id))
+            v.as_dict() for v in schema_policy_check(subject, prepared.parsed, parsed_schema_by_id(latest.schema.id))
         ],
     )

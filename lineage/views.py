@@ -52,17 +52,23 @@ def index(request):
     except selectors.LineageFilterError as exc:  # deleted between the form's check and the query
         form.add_error(None, str(exc))
         return render(request, "lineage/index.html", context, status=400)
+    focus = _resolve_focus(graph, options["focus"])  # a bare name matches before labels carry their cluster
+    graph = graph.with_cluster_labels()  # several clusters: "<cluster>/<name>", as names repeat across them
     try:
         overview = lineage_overview(
             graph,
-            focus=options["focus"],
+            focus=focus,
             up=options["up"],
             down=options["down"],
             collapse=options["collapse"],
             central_nodes=selectors.central_nodes_cached,
         )
     except KeyError:
-        form.add_error("focus", f"No node {options['focus']!r} in this graph (check the filters).")
+        form.add_error(
+            "focus",
+            f"No node {options['focus']!r} in this graph (check the filters; a node id such as "
+            "service:payments or topic:CLUSTER/NAME, or a name that only one node has).",
+        )
         return render(request, "lineage/index.html", context, status=400)
 
     def focus_url(node_id: str) -> str:
@@ -123,3 +129,16 @@ def _collapsed_url(request, by: str):
         return f"{base}?{urlencode(params)}"
 
     return url_of
+
+
+def _resolve_focus(graph, focus: str | None) -> str | None:
+    """A node id as is; else a bare name ("payments", "shop.orders.placed") that is the label of exactly one
+    node, a service first (a service and its group often share a name). Unknown names stay as typed, for the
+    form error."""
+    if not focus or focus in graph:
+        return focus
+    named = [node for node in graph if node.label == focus]
+    services = [node for node in named if node.kind == "service"]
+    if len(services) == 1:
+        return services[0].id
+    return named[0].id if len(named) == 1 else focus

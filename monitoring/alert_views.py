@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from catalog.cluster_choice import cluster_choice
 from catalog.forms import add_service_errors
 from catalog.views import action_needs_role, writes_need_role
 from eventscope.listing import paginate
@@ -32,23 +33,30 @@ def _alert_queryset():
 @require_GET
 def alerts(request: HttpRequest) -> HttpResponse:
     notifications = Prefetch("notifications", queryset=AlertNotification.objects.order_by("created_at", "pk"))
+    clusters = cluster_choice(request.GET)
+    alerts_of = _alert_queryset()
+    rules_of = AlertRule.objects.select_related("cluster")
+    if clusters.selected:
+        # A rule without a cluster watches every cluster: it stays listed, its alerts are those of this cluster.
+        alerts_of = alerts_of.filter(Q(cluster__name=clusters.selected) | Q(group__cluster__name=clusters.selected))
+        rules_of = rules_of.filter(Q(cluster__name=clusters.selected) | Q(cluster__isnull=True))
     open_alerts = list(
-        _alert_queryset()
-        .filter(is_open=True)
+        alerts_of.filter(is_open=True)
         .prefetch_related(notifications)
         .order_by("state", "-fired_at", "-since")  # "firing" sorts before "pending"
     )
     history = paginate(
         request,
-        _alert_queryset().filter(fired_at__isnull=False).prefetch_related(notifications).order_by("-fired_at", "-pk"),
+        alerts_of.filter(fired_at__isnull=False).prefetch_related(notifications).order_by("-fired_at", "-pk"),
     )
     rules = list(
-        AlertRule.objects.select_related("cluster").annotate(
+        rules_of.annotate(
             firing=Count("alerts", filter=Q(alerts__state=Alert.State.FIRING)),
             pending=Count("alerts", filter=Q(alerts__state=Alert.State.PENDING)),
         )
     )
     context = {
+        "clusters": clusters,
         "open_alerts": open_alerts,
         "firing_count": sum(alert.state == Alert.State.FIRING for alert in open_alerts),
         "history": history,

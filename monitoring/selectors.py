@@ -199,8 +199,14 @@ class TraceMatch:
     ended_at: datetime
 
 
-def trace_matches(query: str, *, limit: int = 20) -> list[TraceMatch]:
-    """Traces the query names: the correlation ID itself first, then chains holding that key or event ID.
+def _events_of(cluster: str | None) -> QuerySet:
+    """Indexed events, of one cluster (by name) or of every cluster."""
+    return TraceEvent.objects.filter(cluster__name=cluster) if cluster else TraceEvent.objects.all()
+
+
+def trace_matches(query: str, *, limit: int = 20, cluster: str | None = None) -> list[TraceMatch]:
+    """Traces the query names: the correlation ID itself first, then chains holding that key or event ID
+    (only events of `cluster` when given).
 
     Two queries at most; each one uses an index (correlation_id, key, event_id).
     """
@@ -208,7 +214,8 @@ def trace_matches(query: str, *, limit: int = 20) -> list[TraceMatch]:
     if not query or "\x00" in query:  # extraction never stores NUL; PostgreSQL refuses it as a parameter
         return []
     exact = list(
-        TraceEvent.objects.filter(correlation_id=query)
+        _events_of(cluster)
+        .filter(correlation_id=query)
         .values("correlation_id")
         .annotate(events=Count("id"), started_at=Min("timestamp"), ended_at=Max("timestamp"))
         .order_by()
@@ -217,7 +224,8 @@ def trace_matches(query: str, *, limit: int = 20) -> list[TraceMatch]:
     if len(matches) >= limit:
         return matches[:limit]
     others = (
-        TraceEvent.objects.filter(Q(key=query) | Q(event_id=query))
+        _events_of(cluster)
+        .filter(Q(key=query) | Q(event_id=query))
         .exclude(correlation_id=query)
         .values("correlation_id")
         .annotate(
@@ -301,10 +309,10 @@ TRACE_SEARCH_PROVIDER = SearchProvider(kinds={"trace": "Traces"}, search=_search
 # ---------------------------------------------------------------------------------------------
 # Flows
 # ---------------------------------------------------------------------------------------------
-def _traces_of(correlation_ids: QuerySet, next_steps, patterns) -> list[Trace]:
+def _traces_of(correlation_ids: QuerySet, next_steps, patterns, cluster: str | None = None) -> list[Trace]:
     events: dict[str, list[TraceEventData]] = {}
     names = event_type_names()
-    rows = TraceEvent.objects.filter(correlation_id__in=correlation_ids).order_by("correlation_id", "timestamp", "id")
+    rows = _events_of(cluster).filter(correlation_id__in=correlation_ids).order_by("correlation_id", "timestamp", "id")
     for row in rows.values(*_EVENT_FIELDS).iterator(chunk_size=2_000):
         events.setdefault(row["correlation_id"], []).append(_event_data(row, names))
     return [
@@ -320,17 +328,20 @@ def flows_overview(
     stuck_after: timedelta = DEFAULT_STUCK_AFTER,
     now: datetime | None = None,
     max_chains: int = MAX_FLOW_CHAINS,
+    cluster: str | None = None,
 ) -> list[FlowStats]:
-    """Flows of the chains that had events in the last `window` (the most recent `max_chains` of them)."""
+    """Flows of the chains that had events in the last `window` (the most recent `max_chains` of them); with
+    `cluster`, only that cluster's events (a chain is cut where it leaves the cluster)."""
     now = now or timezone.now()
     recent = (
-        TraceEvent.objects.filter(timestamp__gte=now - window)
+        _events_of(cluster)
+        .filter(timestamp__gte=now - window)
         .values("correlation_id")
         .annotate(last=Max("timestamp"))
         .order_by("-last")
         .values("correlation_id")[:max_chains]
     )
-    traces = _traces_of(recent, expected_next_steps(), dead_letter_patterns())
+    traces = _traces_of(recent, expected_next_steps(), dead_letter_patterns(), cluster)
     return aggregate_flows(traces, now=now, stuck_after=stuck_after)
 
 
@@ -358,6 +369,7 @@ def latency_overview_for(
     now: datetime | None = None,
     stuck_after: timedelta = DEFAULT_STUCK_AFTER,
     max_chains: int = MAX_FLOW_CHAINS,
+    cluster: str | None = None,
 ) -> LatencyOverview:
     """Latency of the chains with events in the last `window` (the most recent `max_chains` of them).
 
@@ -367,13 +379,14 @@ def latency_overview_for(
     now = now or timezone.now()
     since = now - window
     recent = (
-        TraceEvent.objects.filter(timestamp__gte=since)
+        _events_of(cluster)
+        .filter(timestamp__gte=since)
         .values("correlation_id")
         .annotate(last=Max("timestamp"))
         .order_by("-last")
         .values("correlation_id")[:max_chains]
     )
-    traces = _traces_of(recent, expected_next_steps(), dead_letter_patterns())
+    traces = _traces_of(recent, expected_next_steps(), dead_letter_patterns(), cluster)
     producers = declared_producers()
 
     def service_of(event: TraceEventData) -> str:
@@ -414,19 +427,29 @@ def dead_letter_filter(patterns: Sequence[str]) -> Q:
 
 
 def dead_letters_overview(
-    *, window: timedelta = timedelta(hours=24), now: datetime | None = None, recent_limit: int = 50
+    *,
+    window: timedelta = timedelta(hours=24),
+    now: datetime | None = None,
+    recent_limit: int = 50,
+    cluster: str | None = None,
 ) -> DeadLetterOverview:
-    """Dead letters of the last `window`: counts per hour and topic, reasons grouped, the most recent ones."""
+    """Dead letters of the last `window` (of one cluster when given): counts per hour and topic, reasons
+    grouped, the most recent ones."""
     now = now or timezone.now()
     patterns = dead_letter_patterns()
-    rows = TraceEvent.objects.filter(dead_letter_filter(patterns), timestamp__gte=now - window)
+    rows = _events_of(cluster).filter(dead_letter_filter(patterns), timestamp__gte=now - window)
     names = event_type_names()
-    per_hour = [
-        (row["hour"], row["topic"], row["count"])
-        for row in rows.annotate(hour=TruncHour("timestamp"))
-        .values("hour", "topic")
+    hourly = list(
+        rows.annotate(hour=TruncHour("timestamp"))
+        .values("hour", "cluster__name", "topic")
         .annotate(count=Count("id"))
-        .order_by("hour", "topic")
+        .order_by("hour", "topic", "cluster__name")
+    )
+    # Several clusters: a topic is "<cluster>/<name>", as the same dead-letter topic name may be on each.
+    several = len({row["cluster__name"] for row in hourly}) > 1
+    per_hour = [
+        (row["hour"], f"{row['cluster__name']}/{row['topic']}" if several else row["topic"], row["count"])
+        for row in hourly
     ]
     letters = [
         DeadLetter(

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 import plotly.io as pio
-from django.http import HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpResponseBadRequest
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
+
+from catalog.cluster_choice import cluster_choice
 
 from . import charts, payloads, selectors
 from .extraction import EXCERPT_CUT_MARKER
@@ -101,6 +103,8 @@ def trace_detail(request, correlation_id: str):
         "timeline": charts.trace_timeline(trace, patterns),
         "plotly_js": PLOTLY_JS,
         "api_url": reverse("api-trace-detail", args=[correlation_id]),
+        # A chain across clusters names each hop's cluster: the same topic name may be on each.
+        "several_clusters": len({event.cluster for event in trace.events}) > 1,
     }
     return render(request, "monitoring/trace_detail.html", context)
 
@@ -112,8 +116,12 @@ def trace_detail(request, correlation_id: str):
 def flows(request):
     window = _choice(request, "window", WINDOWS, "24h")
     stuck_after = _choice(request, "stuck_after", STUCK_AFTER, "5m")
-    flow_stats = selectors.flows_overview(window=WINDOWS[window], stuck_after=STUCK_AFTER[stuck_after])
+    clusters = cluster_choice(request.GET)
+    flow_stats = selectors.flows_overview(
+        window=WINDOWS[window], stuck_after=STUCK_AFTER[stuck_after], cluster=clusters.selected
+    )
     context = {
+        "clusters": clusters,
         "flows": flow_stats,
         "window": window,
         "windows": list(WINDOWS),
@@ -192,10 +200,12 @@ def _latency_box_chart(groups, *, axis_title: str) -> str:
 @require_GET
 def latency(request):
     window = _choice(request, "window", LATENCY_WINDOWS, "1h")
-    overview = selectors.latency_overview_for(window=LATENCY_WINDOWS[window])
+    clusters = cluster_choice(request.GET)
+    overview = selectors.latency_overview_for(window=LATENCY_WINDOWS[window], cluster=clusters.selected)
     with_samples = [group for group in overview.services if group.samples]
     topics_with_samples = [group for group in overview.topics if group.samples]
     context = {
+        "clusters": clusters,
         "overview": overview,
         "window": window,
         "windows": list(LATENCY_WINDOWS),
@@ -212,8 +222,10 @@ def latency(request):
 @require_GET
 def dead_letters(request):
     window = _choice(request, "window", WINDOWS, "24h")
-    overview = selectors.dead_letters_overview(window=WINDOWS[window])
+    clusters = cluster_choice(request.GET)
+    overview = selectors.dead_letters_overview(window=WINDOWS[window], cluster=clusters.selected)
     context = {
+        "clusters": clusters,
         "overview": overview,
         "window": window,
         "windows": list(WINDOWS),
@@ -232,11 +244,15 @@ def trace_payload(request, correlation_id: str):
     except ValueError:
         return HttpResponseBadRequest("partition and offset must be whole numbers", content_type="text/plain")
     # Only records of this indexed chain can be fetched: the page is no general-purpose topic reader.
-    event = get_object_or_404(
-        TraceEvent.objects.select_related("cluster"),
-        correlation_id=correlation_id,
-        topic=request.GET.get("topic", ""),
-        partition=partition,
-        offset=offset,
+    events = TraceEvent.objects.select_related("cluster").filter(
+        correlation_id=correlation_id, topic=request.GET.get("topic", ""), partition=partition, offset=offset
     )
+    if request.GET.get("cluster"):
+        events = events.filter(cluster__name=request.GET["cluster"])
+    found = list(events.order_by("id")[:2])
+    if not found:
+        raise Http404("No such event in this chain.")
+    if len(found) > 1:  # the same topic, partition and offset on two clusters
+        return HttpResponseBadRequest("This record is on several clusters: add cluster=NAME", content_type="text/plain")
+    event = found[0]
     return render(request, "monitoring/_live_payload.html", {"payload": payloads.payload_fetch(event=event)})

@@ -35,7 +35,14 @@ class ImpactRequestSerializer(serializers.Serializer):
 
 class CompatibilitySerializer(serializers.Serializer):
     level = serializers.CharField()
-    compatible = serializers.BooleanField()
+    compatible = serializers.BooleanField(
+        allow_null=True, help_text="null when the external registry of a mirrored subject could not be asked."
+    )
+    verdict = serializers.ChoiceField(choices=["compatible", "incompatible", "unknown"])
+    unknownReason = serializers.CharField(help_text="Why the verdict is unknown (empty otherwise).")
+    source = serializers.CharField(
+        allow_null=True, help_text="For a mirrored subject: the external registry whose endpoint gave the verdict."
+    )
     checkedVersions = serializers.ListField(child=serializers.IntegerField())
     existingVersion = serializers.IntegerField(allow_null=True)
     messages = serializers.ListField(child=serializers.CharField())
@@ -56,6 +63,7 @@ class ConsumerSerializer(serializers.Serializer):
     contact = serializers.CharField(allow_null=True)
     group = serializers.CharField(allow_null=True)
     topic = serializers.CharField()
+    cluster = serializers.CharField(allow_null=True, help_text="The cluster of the topic (and group) it reads.")
     depth = serializers.IntegerField(help_text="Consumer hops: 1 reads the changed topic.")
     graphDepth = serializers.IntegerField(help_text="Edges from the changed topic in the lineage graph.")
     direct = serializers.BooleanField()

@@ -31,7 +31,8 @@ def lineage_mini(obj) -> dict:
     context = {"node_id": node_id, "view": None, "is_event_type": isinstance(obj, EventType)}
     if node_id is None:
         return context
-    graph = build_neighbourhood(node_id, up=1, down=1)
+    # A service working on several clusters neighbours same-named topics: each is drawn with its cluster.
+    graph = build_neighbourhood(node_id, up=1, down=1).with_cluster_labels()
     if node_id in graph:
         context["view"] = mini_view(graph, node_id)
     context["lineage_url"] = reverse("lineage:index") + "?" + urlencode({"focus": node_id, "up": 2, "down": 2})

@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from catalog.api.views import CatalogPagination
+from catalog.cluster_choice import UnknownClusterError, cluster_choice
 from eventscope.api.permissions import ReadAuthenticatedWriteEditor
 
 from ..alert_rules import KEEP, alert_rule_create, alert_rule_delete, alert_rule_update
@@ -90,6 +91,7 @@ class AlertRuleViewSet(
             OpenApiParameter("state", OpenApiTypes.STR, enum=[choice for choice, _ in Alert.State.choices]),
             OpenApiParameter("open", OpenApiTypes.BOOL, description="Only pending or firing alerts."),
             OpenApiParameter("rule", OpenApiTypes.INT, description="Only the alerts of this rule id."),
+            OpenApiParameter("cluster", OpenApiTypes.STR, description="Only the alerts of this cluster (by name)."),
         ]
     )
 )
@@ -131,6 +133,13 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 errors["rule"] = ["A rule id (a whole number)."]
             else:
                 queryset = queryset.filter(rule_id=int(rule))
+        try:
+            cluster = cluster_choice(params, strict=True).selected
+        except UnknownClusterError as exc:
+            errors["cluster"] = [exc.message]
+        else:
+            if cluster:
+                queryset = queryset.filter(Q(cluster__name=cluster) | Q(group__cluster__name=cluster))
         if errors:
             raise exceptions.ValidationError(errors)
         return queryset

@@ -8,12 +8,25 @@ from rest_framework import exceptions, serializers
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
+from catalog.cluster_choice import UnknownClusterError, cluster_choice
+
 from .. import selectors
 from .serializers import FlowSerializer, TraceMatchSerializer, TraceSerializer
 
 __all__ = ["flow_list", "trace_detail", "trace_detail_with_slash", "trace_search"]
 
 MAX_QUERY_LENGTH = 255  # the index's own column width
+CLUSTER_PARAMETER = OpenApiParameter(
+    "cluster", OpenApiTypes.STR, description="Only this cluster's events (a cluster name); default every cluster."
+)
+
+
+def _cluster(request) -> str | None:
+    """The validated ?cluster= (None: every cluster); an unknown name is a 400 listing the clusters."""
+    try:
+        return cluster_choice(request.query_params, strict=True).selected
+    except UnknownClusterError as exc:
+        raise exceptions.ValidationError({"cluster": [exc.message]}) from None
 
 
 def _trace_response(correlation_id: str) -> Response:
@@ -38,7 +51,10 @@ def trace_detail_with_slash(request, correlation_id: str):
 
 @extend_schema(
     operation_id="traces_search",
-    parameters=[OpenApiParameter("q", OpenApiTypes.STR, required=True, description="Correlation ID, key or event ID.")],
+    parameters=[
+        OpenApiParameter("q", OpenApiTypes.STR, required=True, description="Correlation ID, key or event ID."),
+        CLUSTER_PARAMETER,
+    ],
     responses=inline_serializer("TraceSearch", {"results": TraceMatchSerializer(many=True)}),
 )
 @api_view(["GET"])
@@ -49,7 +65,7 @@ def trace_search(request):
         raise exceptions.ValidationError({"q": ["Give a correlation ID, key or event ID to look for."]})
     if len(query) > MAX_QUERY_LENGTH:
         raise exceptions.ValidationError({"q": [f"At most {MAX_QUERY_LENGTH} characters."]})
-    matches = selectors.trace_matches(query)
+    matches = selectors.trace_matches(query, cluster=_cluster(request))
     return Response({"results": TraceMatchSerializer(matches, many=True).data})
 
 
@@ -58,6 +74,7 @@ def trace_search(request):
     parameters=[
         OpenApiParameter("window", OpenApiTypes.STR, enum=list(selectors.WINDOWS), description="Default 24h."),
         OpenApiParameter("stuck_after", OpenApiTypes.STR, enum=list(selectors.STUCK_AFTER), description="Default 5m."),
+        CLUSTER_PARAMETER,
     ],
     responses=inline_serializer(
         "FlowList",
@@ -78,7 +95,13 @@ def flow_list(request):
         errors["window"] = [f"One of {', '.join(selectors.WINDOWS)}."]
     if stuck_after not in selectors.STUCK_AFTER:
         errors["stuck_after"] = [f"One of {', '.join(selectors.STUCK_AFTER)}."]
+    try:
+        cluster = cluster_choice(request.query_params, strict=True).selected
+    except UnknownClusterError as exc:
+        errors["cluster"] = [exc.message]
     if errors:
         raise exceptions.ValidationError(errors)
-    flows = selectors.flows_overview(window=selectors.WINDOWS[window], stuck_after=selectors.STUCK_AFTER[stuck_after])
+    flows = selectors.flows_overview(
+        window=selectors.WINDOWS[window], stuck_after=selectors.STUCK_AFTER[stuck_after], cluster=cluster
+    )
     return Response({"window": window, "stuck_after": stuck_after, "results": FlowSerializer(flows, many=True).data})

@@ -22,6 +22,7 @@ from catalog.services import documentation
 from governance.services import token_create
 from monitoring.models import AlertRule
 from schemas import services as registry
+from schemas.external.services import external_registry_create
 from tests.factories import make_cluster, make_group, make_topic
 
 pytestmark = pytest.mark.django_db
@@ -80,6 +81,15 @@ WRITES = [
     Write("governance:token-revoke", "post", "user", (("pk", "own-token"),)),
     Write("governance:policies", "post", "admin"),
     Write("governance:domain-policies", "post", "admin", (("slug", "sales"),)),
+    # Existing (external) registries: admins connect them, editors may ask for a sync.
+    Write("schemas:external-registry-create", "post", "admin"),
+    Write("schemas:external-registry-edit", "post", "admin", (("name", "legacy"),)),
+    Write("schemas:external-registry-delete", "post", "admin", (("name", "legacy"),)),
+    Write("schemas:external-registry-sync", "post", "editor", (("name", "legacy"),)),
+    Write("api-external-registry-list", "post", "admin"),
+    Write("api-external-registry-detail", "patch", "admin", (("name", "legacy"),)),
+    Write("api-external-registry-detail", "delete", "admin", (("name", "legacy"),)),
+    Write("api-external-registry-sync", "post", "editor", (("name", "legacy"),)),
     # The API
     Write("api-cluster-list", "post", "admin"),
     Write("api-cluster-detail", "patch", "admin", (("name", "local"),)),
@@ -135,6 +145,7 @@ READ_ONLY = {
     "catalog:domain-detail", "catalog:asyncapi-catalog", "catalog:asyncapi-catalog-json", "catalog:service-asyncapi",
     "catalog:service-asyncapi-json", "catalog:cluster-list", "catalog:cluster-detail",
     "schemas:index", "schemas:subject-diff", "schemas:subject",
+    "schemas:external-registries", "schemas:external-registry",
     "lineage:index",
     "monitoring:index", "monitoring:flows", "monitoring:latency", "monitoring:dead-letters",
     "monitoring:indexer-status",
@@ -212,6 +223,7 @@ def world(make_user):
     registry.config_set(subject=SUBJECT, compatibility="BACKWARD")  # so that the DELETEs find something
     registry.mode_set(subject=SUBJECT, mode="READWRITE")
     rule = AlertRule.objects.create(name="lagging", kind=AlertRule.Kind.choices[0][0], threshold=10)
+    external_registry_create(name="legacy", url="http://127.0.0.1:9/registry")  # never reached: nothing syncs here
     return {"users": users, "relation": relation, "topic": topic, "rule": rule, "event": event}
 
 
