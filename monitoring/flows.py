@@ -231,6 +231,14 @@ class _Samples:
         )
 
 
+def _topic_groups(topics: dict[tuple[str, str], _Samples]) -> list[LatencyGroup]:
+    several_clusters = len({cluster for cluster, _ in topics}) > 1
+    return [
+        samples.group(f"{cluster}/{topic}" if several_clusters else topic)
+        for (cluster, topic), samples in sorted(topics.items(), key=lambda item: (item[0][1], item[0][0]))
+    ]
+
+
 def latency_overview(
     traces: Sequence[Trace],
     *,
@@ -243,9 +251,10 @@ def latency_overview(
 
     A hop counts for its target event (the topic it landed on, the service that produced it), and
     only when that event is in the window; a chain's first event has no hop but has a queue time.
-    `service_of` names the service that produced an event ("" when unknown: not grouped).
+    `service_of` names the service that produced an event ("" when unknown: not grouped). Topics
+    are kept apart per cluster; when several clusters are in view a topic is named "cluster/topic".
     """
-    topics: dict[str, _Samples] = {}
+    topics: dict[tuple[str, str], _Samples] = {}
     services: dict[str, _Samples] = {}
     events = 0
     in_window: list[Trace] = []
@@ -257,7 +266,7 @@ def latency_overview(
             if event.timestamp < since:
                 continue
             events += 1
-            groups = [topics.setdefault(event.topic, _Samples())]
+            groups = [topics.setdefault((event.cluster, event.topic), _Samples())]
             service = service_of(event)
             if service:
                 groups.append(services.setdefault(service, _Samples()))
@@ -279,7 +288,7 @@ def latency_overview(
         chains=len(in_window),
         events=events,
         end_to_end=latency_percentiles([trace.end_to_end_ms for trace in in_window if len(trace.hops) > 1]),
-        topics=[samples.group(name) for name, samples in sorted(topics.items())],
+        topics=_topic_groups(topics),
         services=[samples.group(name) for name, samples in sorted(services.items())],
         flows=aggregate_flows(in_window, now=now, stuck_after=stuck_after),
     )

@@ -22,12 +22,12 @@ SCRIPT = "<script>alert('x')</script>"
 # ---------------------------------------------------------------------------------------------
 # Pure: monitoring.flows.latency_overview
 # ---------------------------------------------------------------------------------------------
-def chain(correlation_id: str, steps, *, start_ms: float = 0, indexed_after_ms: float = 5):
+def chain(correlation_id: str, steps, *, start_ms: float = 0, indexed_after_ms: float = 5, cluster: str = "local"):
     """steps: (topic, event_type, producer, ms since start, timestamp_type)."""
     events = [
         TraceEventData(
             correlation_id=correlation_id,
-            cluster="local",
+            cluster=cluster,
             topic=topic,
             partition=0,
             offset=index,
@@ -76,6 +76,24 @@ def test_hops_count_for_the_topic_and_service_they_land_on():
     assert overview.end_to_end.p50 == 125.0
     assert [flow.signature for flow in overview.flows] == [("OrderPlaced", "StockReserved", "PaymentCompleted")]
     assert overview.flows[0].slowest_hop.target == "PaymentCompleted"
+
+
+def test_same_named_topics_on_two_clusters_stay_apart():
+    steps = [("orders", "OrderPlaced", "orders", 0, 1), ("reserved", "StockReserved", "inventory", 10, 1)]
+    east = chain("east-1", steps, cluster="east")
+    west = chain("west-1", [*steps[:1], ("reserved", "StockReserved", "inventory", 70, 1)], cluster="west")
+
+    overview = latency_overview([east, west], since=T0, now=T0 + timedelta(hours=1), service_of=lambda e: e.producer)
+
+    topics = by_name(overview.topics)
+    assert set(topics) == {"east/orders", "west/orders", "east/reserved", "west/reserved"}
+    assert topics["east/reserved"].hop.p50 == 10.0
+    assert topics["west/reserved"].hop.p50 == 70.0
+    # One cluster in view: plain topic names, as before.
+    assert set(by_name(latency_overview([east], since=T0, now=T0, service_of=lambda e: "").topics)) == {
+        "orders",
+        "reserved",
+    }
 
 
 def test_time_in_broker_only_for_log_append_time_topics():
