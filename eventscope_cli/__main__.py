@@ -1,7 +1,8 @@
 """`eventscope` (and `python -m eventscope_cli`): the console command's argument parsing and exit codes.
 
 Exit status of `check-impact`: 0 compatible and no consumer breaks, 1 breaking, 2 a usage or input error
-(a missing file, an unreachable server, a refused token, an unknown subject), always with a one-line
+(a missing file, an unreachable server, a refused token, an unknown subject, a compatibility verdict that
+could not be had because a mirrored subject's external registry did not answer), always with a one-line
 message on stderr and never a traceback.
 """
 
@@ -19,6 +20,7 @@ from .remote import (
     EXIT_OK,
     EXIT_USAGE,
     SCHEMA_TYPES,
+    UNKNOWN_MESSAGE,
     RemoteImpactError,
     check_impact_remote,
     read_references,
@@ -104,6 +106,9 @@ def _check_impact(options: argparse.Namespace) -> int:
     if report.breaking:
         print(f"{PROG} check-impact: {BREAKING_MESSAGE}", file=sys.stderr)
         return EXIT_BREAKING
+    if report.unknown_reason:
+        print(f"{PROG} check-impact: {UNKNOWN_MESSAGE.format(reason=report.unknown_reason)}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 

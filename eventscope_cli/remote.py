@@ -25,6 +25,7 @@ __all__ = [
     "MAX_SCHEMA_FILE_BYTES",
     "REMOTE_TIMEOUT_S",
     "SCHEMA_TYPES",
+    "UNKNOWN_MESSAGE",
     "RemoteImpactError",
     "RemoteReport",
     "check_impact_remote",
@@ -40,6 +41,7 @@ MAX_RESPONSE_BYTES = 50 * 1024 * 1024
 REMOTE_TIMEOUT_S = 60
 SCHEMA_TYPES = ("AVRO", "JSON", "PROTOBUF")
 BREAKING_MESSAGE = "The schema change is breaking (see the report)."
+UNKNOWN_MESSAGE = "Compatibility could not be checked, so the change is not cleared: {reason}"
 
 
 class RemoteImpactError(Exception):
@@ -52,10 +54,15 @@ class RemoteImpactError(Exception):
 
 @dataclass(frozen=True)
 class RemoteReport:
-    """The report to print (Markdown or JSON text, newline-terminated) and whether the change is breaking."""
+    """The report to print (Markdown or JSON text, newline-terminated) and whether the change is breaking.
+
+    `unknown_reason`: why the compatibility verdict is unknown (a mirrored subject's external registry
+    did not answer); a pipeline must not pass on that, so the commands exit 2 with it.
+    """
 
     text: str
     breaking: bool
+    unknown_reason: str = ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,10 +153,15 @@ def check_impact_remote(
     if not isinstance(answer, dict) or "markdown" not in answer or "breaking" not in answer:
         raise RemoteImpactError(f"{endpoint} answered without an impact report; is it an Eventscope?")
     breaking = bool(answer["breaking"])
+    compatibility = answer.get("compatibility")
+    unknown = ""
+    if isinstance(compatibility, dict) and compatibility.get("verdict") == "unknown":
+        unknown = str(compatibility.get("unknownReason") or "no reason given")
     if output_format == "markdown":
-        return RemoteReport(text=str(answer["markdown"]), breaking=breaking)
+        return RemoteReport(text=str(answer["markdown"]), breaking=breaking, unknown_reason=unknown)
     answer.pop("markdown")
-    return RemoteReport(text=json.dumps(answer, indent=2, ensure_ascii=False) + "\n", breaking=breaking)
+    text = json.dumps(answer, indent=2, ensure_ascii=False) + "\n"
+    return RemoteReport(text=text, breaking=breaking, unknown_reason=unknown)
 
 
 def _post(endpoint: str, data: bytes, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:

@@ -1,7 +1,8 @@
 """`check_impact`: the schema-change impact report for CI pipelines, locally or against a remote Eventscope.
 
 Exit status: 0 compatible and no consumer breaks, 1 breaking (incompatible or a consumer breaks), 2 a usage
-or input error (a missing file, a schema that does not parse, an unknown subject, a refused login), always
+or input error (a missing file, a schema that does not parse, an unknown subject, a refused login) or a
+compatibility verdict that could not be had (a mirrored subject's external registry did not answer), always
 with a one-line message and never a traceback.
 """
 
@@ -17,6 +18,7 @@ from eventscope_cli.remote import (
     EXIT_BREAKING,
     EXIT_USAGE,
     SCHEMA_TYPES,
+    UNKNOWN_MESSAGE,
     RemoteImpactError,
     check_impact_remote,
     read_references,
@@ -56,14 +58,16 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            report, breaking = self._report(options)
+            report, breaking, unknown_reason = self._report(options)
         except RemoteImpactError as exc:
             raise _usage(exc.message) from None
         self.stdout.write(report, ending="")
         if breaking:
             raise CommandError(BREAKING_MESSAGE, returncode=EXIT_BREAKING)
+        if unknown_reason:
+            raise _usage(UNKNOWN_MESSAGE.format(reason=unknown_reason))
 
-    def _report(self, options: dict[str, Any]) -> tuple[str, bool]:
+    def _report(self, options: dict[str, Any]) -> tuple[str, bool, str]:
         subject, topic = options["subject"], options["topic"]
         if not subject and not topic:
             raise RemoteImpactError("Give --subject (or --topic).")
@@ -83,7 +87,7 @@ class Command(BaseCommand):
                 user=options["user"] or os.environ.get("EVENTSCOPE_USER"),
                 password=options["password"] or os.environ.get("EVENTSCOPE_PASSWORD"),
             )
-            return remote.text, remote.breaking
+            return remote.text, remote.breaking, remote.unknown_reason
         try:
             found = analyze_impact(
                 subject=subject,
@@ -95,4 +99,4 @@ class Command(BaseCommand):
         except (ImpactInputError, ImpactNotFoundError) as exc:
             raise _usage(exc.message) from None
         report = found.to_markdown() if options["format"] == "markdown" else found.to_json() + "\n"
-        return report, found.breaking
+        return report, found.breaking, found.compatibility_unknown

@@ -4,6 +4,7 @@ per-consumer analysis on top, tracing's payload decoding, catalog links, and the
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -318,3 +319,23 @@ def test_tracing_fetches_a_record_from_kafka_and_decodes_it_through_the_mirror(
 
     assert fetched.error == "" and fetched.encoding == "avro"
     assert json.loads(fetched.text) == {"id": "o-7", "note": "traced"}
+
+
+def test_check_impact_does_not_clear_a_change_whose_compatibility_is_unknown(mirrored_shop, tmp_path):
+    # Nobody breaks (an optional field is added), but the external registry could not be asked: a
+    # pipeline must not pass on that. Exit 2 with the reason, after the report.
+    from django.core.management import CommandError, call_command
+
+    external_registry_update(registry=mirrored_shop, url=closed_port_url())
+    proposed = json.loads(payment_completed_schema())
+    proposed["fields"].append({"name": "note", "type": ["null", "string"], "default": None})
+    schema_file = tmp_path / "payments.avsc"
+    schema_file.write_text(json.dumps(proposed))
+    out = io.StringIO()
+
+    with pytest.raises(CommandError) as raised:
+        call_command("check_impact", "--subject", PAYMENTS_SUBJECT, "--schema-file", str(schema_file), stdout=out)
+
+    assert raised.value.returncode == 2
+    assert "could not be checked" in str(raised.value) and "unreachable" in str(raised.value)
+    assert "unknown" in out.getvalue()
