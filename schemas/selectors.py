@@ -512,7 +512,8 @@ def _subject_version_row(subject: str, version: VersionSpec, *, deleted: bool) -
     queryset = _versions(subject, deleted=deleted)
     row = queryset.order_by("-version").first() if version == LATEST else queryset.filter(version=version).first()
     if row is None:
-        if not _versions(subject, deleted=True).exists():
+        # As Confluent's: 40401 when the subject shows no version (a wholly soft-deleted one without ?deleted=true).
+        if not _versions(subject, deleted=deleted).exists():
             raise SubjectNotFoundError(f"Subject '{subject}' not found.")
         raise VersionNotFoundError(f"Version {version} not found.")
     return row

@@ -420,7 +420,8 @@ def _mode_actions(
     subjects: Sequence[str] | None,
     conflict: Callable[[ExternalVersion | None, str], None],
 ) -> tuple[ModeAction, ...]:
-    """Modes to copy: the subjects' own, the global one only for a whole-registry import; never IMPORT."""
+    """Modes to copy: the subjects' own, the global one only for a whole-registry import; never IMPORT, and
+    never a READONLY global mode (the source frozen for the move)."""
     wanted: list[tuple[str | None, str, str | None]] = []
     if subjects is None and snapshot.global_mode:
         wanted.append((None, snapshot.global_mode.upper(), existing.global_mode))
@@ -432,6 +433,10 @@ def _mode_actions(
     for subject, mode, previous in wanted:
         if mode == Mode.IMPORT:
             continue  # the source is itself being imported into; that is no state to copy
+        if subject is None and mode in (Mode.READONLY, Mode.READONLY_OVERRIDE):
+            # A team freezes its old registry for the move; copied, that would refuse every producer
+            # once they switch to Eventscope. A subject's own READONLY is a deliberate freeze and is copied.
+            continue
         if mode not in Mode.values:
             conflict(
                 None, f"The mode of {subject or 'the source registry'} is {mode!r}, which Eventscope does not know."

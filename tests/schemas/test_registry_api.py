@@ -477,6 +477,46 @@ def test_version_delete_soft_then_permanent(registry):
     assert registry.get("subjects/orders-value/versions", deleted="true").json() == [1]
 
 
+def test_soft_deleted_versions_are_read_with_deleted_true_as_from_confluents_registry(registry):
+    """What a migration reads from a registry (Eventscope's import reads ours the same way)."""
+    kept = registry.register("orders-value", V1).json()["id"]
+    registry.register("orders-value", V2)
+    gone = registry.register("gone-value", record([{"name": "sku", "type": "string"}], name="Gone")).json()["id"]
+    registry.put("config/gone-value", {"compatibility": "NONE"})
+    registry.delete("subjects/orders-value/versions/1")
+    registry.delete("subjects/gone-value")
+
+    # The listings show soft-deleted subjects and versions only when asked.
+    assert registry.get("subjects").json() == ["orders-value"]
+    assert registry.get("subjects", deleted="true").json() == ["gone-value", "orders-value"]
+    assert registry.get("subjects/orders-value/versions", deleted="true").json() == [1, 2]
+    assert registry.get("subjects/gone-value/versions", deleted="true").json() == [1]
+    # A soft-deleted version answers with ?deleted=true only: 40402, or 40401 when its subject shows nothing.
+    assert error(registry.get("subjects/orders-value/versions/1")) == (404, 40402)
+    assert error(registry.get("subjects/gone-value/versions/1")) == (404, 40401)
+    assert error(registry.get("subjects/gone-value/versions/1/schema")) == (404, 40401)
+    assert registry.get("subjects/orders-value/versions/1", deleted="true").json() == {
+        "subject": "orders-value",
+        "version": 1,
+        "id": kept,
+        "schema": V1,
+    }
+    assert registry.get("subjects/gone-value/versions/1", deleted="true").json()["id"] == gone
+    # Its id still resolves (old messages decode), and the soft-deleted subject keeps its config.
+    assert (
+        registry.get(f"schemas/ids/{gone}").json()["schema"]
+        == registry.get("subjects/gone-value/versions/1/schema", deleted="true").content.decode()
+    )
+    assert registry.get(f"schemas/ids/{gone}/versions", deleted="true").json() == [
+        {"subject": "gone-value", "version": 1}
+    ]
+    assert registry.get("config/gone-value").json() == {"compatibilityLevel": "NONE"}
+    # Permanently deleted: gone from every listing, deleted=true or not.
+    registry.delete("subjects/gone-value", permanent="true")
+    assert registry.get("subjects", deleted="true").json() == ["orders-value"]
+    assert error(registry.get("subjects/gone-value/versions/1", deleted="true")) == (404, 40401)
+
+
 def test_subject_delete_soft_then_permanent_and_ids_are_never_reused(registry):
     first = registry.register("orders-value", V1).json()["id"]
     registry.register("orders-value", V2)

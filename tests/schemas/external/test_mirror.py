@@ -194,3 +194,30 @@ def test_bad_settings_are_refused_field_by_field(second_registry, fields, field)
         connect(second_registry, name="bad", **fields)
     assert field in caught.value.message_dict
     assert not ExternalRegistry.objects.filter(name="bad").exists()
+
+
+def test_versions_soft_deleted_before_the_first_sync_are_not_mirrored_but_their_texts_are(second_registry, unique_name):
+    client = second_registry.client()
+    orders, gone = f"{unique_name}.orders-value", f"{unique_name}.gone-value"
+    o1 = client.register_schema(orders, avro("Order", "id"))
+    o2 = client.register_schema(orders, avro("Order", "id", "note"))
+    g1 = client.register_schema(gone, avro("Gone", "id"))
+    client.delete_version(orders, 1)
+    client.delete_subject(gone)
+    registry = connect(second_registry)
+
+    result = external_registry_sync(registry_id=registry.pk)
+
+    assert result.ok, result.error
+    # The mirror shows live versions only ...
+    assert _mirrored(registry, unique_name) == {(orders, 2): o2}
+    assert not MirroredSubject.objects.filter(registry=registry, name=gone).exists()
+    # ... but keeps the texts of the soft-deleted ones: records written with them still decode.
+    held = MirroredSchema.objects.filter(registry=registry, schema_id__in=[o1, g1])
+    assert {row.schema_id: row.text for row in held} == {
+        o1: avro("Order", "id").schema_str,
+        g1: avro("Gone", "id").schema_str,
+    }
+    # A second sync finds nothing to change.
+    again = external_registry_sync(registry_id=registry.pk)
+    assert again.ok and again.counts.total == 0

@@ -7,7 +7,7 @@ import pytest
 from confluent_kafka.schema_registry import Schema, SchemaReference
 
 from schemas.external.rest import RestRegistrySource, public_url
-from schemas.external.snapshot import RegistrySourceError
+from schemas.external.snapshot import ExternalVersion, RegistrySourceError
 
 
 def _avro(name: str, *fields: str) -> Schema:
@@ -68,15 +68,34 @@ def test_fetch_reads_versions_ids_types_references_and_configs(second_registry, 
     assert v1 not in again.schemas and v2 not in again.schemas and base_id in again.schemas
 
 
-def test_soft_deleted_versions_are_left_out(second_registry, unique_name):
+def test_soft_deleted_versions_come_apart_with_their_texts_and_hard_deleted_ones_not_at_all(
+    second_registry, unique_name
+):
     client = second_registry.client()
-    subject = f"{unique_name}-value"
-    client.register_schema(subject, _avro("A", "x"))
-    client.register_schema(subject, _avro("A", "x", "y"))
+    subject, gone, dropped = f"{unique_name}-value", f"{unique_name}-gone-value", f"{unique_name}-dropped-value"
+    first = client.register_schema(subject, _avro("A", "x"))
+    second = client.register_schema(subject, _avro("A", "x", "y"))
+    gone_id = client.register_schema(gone, _avro("G", "x"))
+    client.register_schema(dropped, _avro("D", "x"))
     client.delete_version(subject, 1)
+    client.delete_subject(gone)  # every version soft-deleted: the subject is listed with ?deleted=true only
+    client.delete_subject(dropped)
+    client.delete_subject(dropped, permanent=True)
+
     with _source(second_registry) as source:
         snapshot = source.fetch()
-    assert [v.version for v in snapshot.versions_of(subject)] == [2]
+
+    assert snapshot.versions_of(subject) == (ExternalVersion(subject, 2, second),)
+    mine = {v for v in snapshot.deleted_versions if v.subject.startswith(unique_name)}
+    assert mine == {ExternalVersion(subject, 1, first), ExternalVersion(gone, 1, gone_id)}
+    assert snapshot.schemas[first].schema == _avro("A", "x").schema_str
+    assert snapshot.schemas[gone_id].schema == _avro("G", "x").schema_str
+    assert gone not in snapshot.subjects and gone in snapshot.all_subjects
+    assert dropped not in snapshot.all_subjects
+
+    with _source(second_registry) as source:
+        again = source.fetch(frozenset({first}))
+    assert first not in again.schemas and gone_id in again.schemas
 
 
 def test_check_compatibility_uses_the_registry_endpoint(second_registry, unique_name):
