@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import current_app, shared_task
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from catalog.models import Cluster
 from catalog.services.discovery import (
@@ -38,3 +39,12 @@ def discover_cluster(cluster_id: int, trigger: str = "schedule") -> None:
         logger.info("%s Skipped.", exc)
         return
     logger.info("discovery run %s of cluster %s (%s): %s", run.pk, cluster_id, trigger, run.status)
+    changed = run.topics_created + run.topics_deleted + run.groups_created + run.groups_deleted
+    if run.status == run.Status.SUCCEEDED and changed:
+        # New or vanished topics and groups change the lineage graph: refresh it now rather than at the next
+        # 5-minute tick (by name: the catalog does not import lineage). A fresh install's graph is then
+        # complete right after its first discovery.
+        try:
+            current_app.signature("lineage.refresh_edges", args=[cluster_id]).apply_async(retry=False)
+        except (KombuOperationalError, OSError) as exc:  # the 5-minute beat entry refreshes it anyway
+            logger.warning("lineage refresh of cluster %s not queued: %s", cluster_id, exc)

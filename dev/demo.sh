@@ -3,6 +3,15 @@
 # Sets up the venv, Kafka, Redis and the SQLite database, seeds the demo, starts the Celery worker
 # and beat, the trace indexer and the web server, then (once web answers) the simulator, which registers its schemas in
 # the web's registry and writes Avro through it; prints the URL and the login, and stops all of it on Ctrl-C.
+#
+# Environment (all optional):
+#   EVENTSCOPE_DEMO_ADDR    where gunicorn listens (default 127.0.0.1:8000)
+#   EVENTSCOPE_DEMO_RATE    the simulator's orders per second (default 20)
+#   EVENTSCOPE_DEMO_KAFKA   bootstrap address of a Kafka that is already running: used as is, never started
+#                           or stopped (default: the local broker of dev/kafka.sh, started when needed)
+#   EVENTSCOPE_DEMO_TRACE_TOPICS  a topic pattern (e.g. 'shop.*'): trace only those (default: every topic)
+#   EVENTSCOPE_RUN_DIR      state dir: logs, demo password, SQLite file, secret key (default .run)
+#   REDIS_URL, DATABASE_URL used when set (default: the Redis on 6379, else a private one; SQLite in the run dir)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=dev/lib.sh
@@ -16,12 +25,14 @@ mkdir -p "$LOGS"
 
 pids=()
 started_redis=0
+started_kafka=0
 stop_all() {
   trap - INT TERM EXIT
   log "stopping the demo"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  "$ROOT/dev/kafka.sh" stop || true
+  # Only what this script started: a broker that was already running (`make kafka`) keeps running.
+  [[ $started_kafka == 1 ]] && { "$ROOT/dev/kafka.sh" stop || true; }
   [[ $started_redis == 1 ]] && stop_redis redis-demo
   log "stopped"
 }
@@ -31,7 +42,12 @@ trap 'stopping=1; exit 130' INT TERM
 
 ensure_venv
 
-KAFKA_BOOTSTRAP_SERVERS=$("$ROOT/dev/kafka.sh" start)
+if [[ -n ${EVENTSCOPE_DEMO_KAFKA:-} ]]; then
+  KAFKA_BOOTSTRAP_SERVERS=$EVENTSCOPE_DEMO_KAFKA
+else
+  "$ROOT/dev/kafka.sh" status >/dev/null 2>&1 || started_kafka=1
+  KAFKA_BOOTSTRAP_SERVERS=$("$ROOT/dev/kafka.sh" start)
+fi
 export KAFKA_BOOTSTRAP_SERVERS
 
 if [[ -z ${REDIS_URL:-} ]]; then
@@ -54,22 +70,21 @@ if [[ ! -s $password_file ]]; then
 fi
 "$PY" manage.py seed_demo --username demo --password "$(cat "$password_file")" >/dev/null
 
-start() {  # name, command...: run in the background, output to .run/demo/<name>.log
+start() {  # name, command...: run in the background, output to $LOGS/<name>.log
   local name=$1
   shift
   "$@" >"$LOGS/$name.log" 2>&1 &
   pids+=($!)
-  log "started $name (pid $!, log .run/demo/$name.log)"
+  log "started $name (pid $!, log $LOGS/$name.log)"
 }
 
 start worker "$VENV/bin/celery" -A eventscope worker -l info --concurrency 2 -n "demo-worker@%h"
 start beat "$VENV/bin/celery" -A eventscope beat -l info --schedule "$RUN/celerybeat-schedule"
-start indexer "$PY" manage.py index_traces --progress-interval 30
 start web "$VENV/bin/gunicorn" eventscope.wsgi:application --bind "$WEB_ADDR" --workers 2 --threads 4 \
   --access-logfile - --graceful-timeout 5
 
 # The simulator registers its schemas in the web process's registry and writes its Avro topics
-# through it, so web must answer before the simulator starts.
+# through it, so web must answer before the simulator (and the schemas' registration) starts.
 web_ready=0
 for _ in $(seq 1 300); do
   if curl -fsS -o /dev/null --max-time 2 "http://$WEB_ADDR/healthz" 2>/dev/null; then
@@ -80,9 +95,17 @@ for _ in $(seq 1 300); do
   sleep 0.2
 done
 if [[ $web_ready == 0 ]]; then
-  log "the web server did not answer on http://$WEB_ADDR/healthz; see .run/demo/web.log"
+  log "the web server did not answer on http://$WEB_ADDR/healthz; see $LOGS/web.log"
   exit 1
 fi
+# The shop's schemas first: the indexer then decodes the Avro topics from their first record (a schema id it
+# does not know yet, e.g. of records left in Kafka by an earlier run, is only asked again a minute later).
+"$PY" manage.py register_shop_schemas --registry-url "http://$WEB_ADDR/registry" --registry-user demo \
+  --registry-password-file "$password_file" >/dev/null
+# --resolve-interval 5: the simulator creates its topics right after; trace them within seconds, not 30.
+indexer_args=(--progress-interval 30 --resolve-interval 5)
+[[ -n ${EVENTSCOPE_DEMO_TRACE_TOPICS:-} ]] && indexer_args+=(--include "$EVENTSCOPE_DEMO_TRACE_TOPICS")
+start indexer "$PY" manage.py index_traces "${indexer_args[@]}"
 start simulator "$PY" manage.py simulate --rate "$SIM_RATE" --slow-consumer analytics --slow-ms 15 \
   --progress-interval 30 --registry-url "http://$WEB_ADDR/registry" --registry-user demo \
   --registry-password-file "$password_file"
@@ -92,7 +115,7 @@ cat <<MSG
   Eventscope is running: http://$WEB_ADDR/
   Login:    demo / $(cat "$password_file")
   Kafka:    $KAFKA_BOOTSTRAP_SERVERS     Redis: $REDIS_URL
-  Logs:     .run/demo/*.log               Stop: Ctrl-C
+  Logs:     $LOGS/*.log               Stop: Ctrl-C
 
 MSG
 
@@ -100,7 +123,7 @@ MSG
 while true; do
   for i in "${!pids[@]}"; do
     if [[ $stopping == 0 ]] && ! kill -0 "${pids[$i]}" 2>/dev/null; then
-      log "a demo process (pid ${pids[$i]}) exited; see .run/demo/*.log"
+      log "a demo process (pid ${pids[$i]}) exited; see $LOGS/*.log"
       exit 1
     fi
   done

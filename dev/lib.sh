@@ -4,7 +4,7 @@
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 VENV=$ROOT/.venv
 PY=$VENV/bin/python
-RUN=$ROOT/.run
+RUN=${EVENTSCOPE_RUN_DIR:-$ROOT/.run}  # state, logs, the SQLite file (settings.py reads the same variable)
 mkdir -p "$RUN"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

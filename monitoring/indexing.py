@@ -243,12 +243,13 @@ def _copy_rows(rows: Sequence[tuple], *, table: str, columns: str, cluster_id: i
             transaction.atomic(),
             connection.wrap_database_errors,  # psycopg's errors as Django's
             connection.cursor() as cursor,
-            cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
         ):
-            copy.set_types(types)
-            write_row = copy.write_row
-            for row in rows:
-                write_row((cluster_id, indexed_at, *row))
+            _headers_as_json_text(cursor.cursor)
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(types)
+                write_row = copy.write_row
+                for row in rows:
+                    write_row((cluster_id, indexed_at, *row))
         return
     except IntegrityError:
         logger.info("trace index: rows of this batch exist already; inserting around them")
@@ -258,6 +259,7 @@ def _copy_rows(rows: Sequence[tuple], *, table: str, columns: str, cluster_id: i
             f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608 - fixed names
             f"SELECT {row_columns} FROM {table} WITH NO DATA"
         )
+        _headers_as_json_text(cursor.cursor)
         with cursor.cursor.copy(f"COPY {stage} ({row_columns}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(types[len(_BATCH_COLUMNS) :])
             write_row = copy.write_row
@@ -268,6 +270,18 @@ def _copy_rows(rows: Sequence[tuple], *, table: str, columns: str, cluster_id: i
             [cluster_id, indexed_at],
         )
         cursor.execute(f"TRUNCATE {stage}")
+
+
+def _json_text(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _headers_as_json_text(cursor) -> None:
+    """The rows carry `headers` as JSON text already (_dump_headers). psycopg's jsonb dumper would encode that
+    str once more, into a JSON *string*; on this cursor it passes JSON text through as the document."""
+    from psycopg.types.json import set_json_dumps  # PostgreSQL only
+
+    set_json_dumps(_json_text, cursor)
 
 
 def _pg_column_types(table: str) -> list[int]:

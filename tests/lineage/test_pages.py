@@ -108,6 +108,19 @@ def test_focus_on_a_topic(viewer, shop):
     assert "placed" not in no_consumers and "None." in no_consumers
 
 
+def test_focus_by_a_bare_name(viewer, shop):
+    # What a user types: the name, not the node id. A service wins over a group or topic of the same name.
+    make_group(shop["cluster"], "inventory", topics=[shop["placed"]])
+    refresh_edges(shop["cluster"])
+    for typed, focused in [("inventory", "inventory</strong> (service)"), ("placed", "placed</strong> (topic)")]:
+        response = viewer.get("/lineage/", {"focus": typed})
+        assert response.status_code == 200
+        assert focused in response.content.decode()
+    response = viewer.get("/lineage/", {"focus": "nowhere"})
+    assert response.status_code == 400
+    assert "No node &#x27;nowhere&#x27; in this graph" in response.content.decode()
+
+
 def test_as_of_a_date_before_the_edges_existed(viewer, shop):
     EdgeEvidence.objects.update(first_seen=timezone.now() - timedelta(days=3))
     yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
