@@ -246,7 +246,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # Choice sets that share a field name with another app's get their own component name.
-    "ENUM_NAME_OVERRIDES": {"AlertRuleKindEnum": "monitoring.models.alerts.AlertRule.Kind"},
+    "ENUM_NAME_OVERRIDES": {
+        "AlertRuleKindEnum": "monitoring.models.alerts.AlertRule.Kind",
+        "ApiTokenScopeEnum": "governance.models.ApiToken.Scope",
+    },
 }
 
 # ---------------------------------------------------------------------------------------------
