@@ -2,13 +2,15 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: help venv demo test bench lint format lock kafka kafka-stop kafka-status kafka-reset clean
+.PHONY: help venv demo test chaos bench lint format lock kafka kafka-stop kafka-status kafka-reset clean
 
 help:
 	@echo "make demo          run Eventscope with Kafka, Redis, workers and the demo shop (Ctrl-C stops)"
 	@echo "make test          run the whole suite (starts and stops its own Kafka and Redis)"
-	@echo "make bench         run benchmarks/ and write benchmarks/results/"
+	@echo "make chaos         only the fault tests (tests/chaos: private Kafka and Redis stopped, workers killed)"
+	@echo "make bench         run benchmarks/ and write benchmarks/results/ (REPORT.md); ARGS=NAME runs one"
 	@echo "make lint          ruff check and format check"
+	@echo "make api-docs      regenerate the API reference docs/api/openapi.yaml from the code"
 	@echo "make kafka         start the local Apache Kafka (kafka-stop, kafka-status, kafka-reset)"
 
 venv: .venv/.installed-lock
@@ -20,7 +22,13 @@ demo:
 
 test: venv
 	@source dev/lib.sh && ensure_chromium
-	@dev/with-services.sh $(PY) -m pytest $(ARGS)
+	@EVENTSCOPE_SECURE_KAFKA=1 dev/with-services.sh $(PY) -m pytest $(ARGS)
+
+# The fault tests start, stop and kill their own private Kafka, Redis and Eventscope processes (tests/chaos);
+# `make test` runs them too, with the rest of the suite.
+chaos: venv
+	@source dev/lib.sh && apt_install redis-server && ensure_chromium
+	@$(PY) -m pytest tests/chaos -m chaos $(ARGS)
 
 bench: venv
 	@source dev/lib.sh && (apt_install wrk || echo "wrk unavailable: HTTP benchmarks use a Python load generator")
@@ -39,6 +47,11 @@ lock: venv
 	(echo "# Pinned, resolved dependencies of requirements.in (regenerate with: make lock)."; \
 	 .venv/bin/pip freeze --exclude-editable | sort -f) > requirements.lock
 	cp requirements.lock .venv/.installed-lock
+
+# The committed API reference (tests/eventscope/test_api_reference.py fails when it is out of date).
+api-docs: venv
+	$(PY) manage.py spectacular --validate --file docs/api/openapi.yaml
+	@echo "wrote docs/api/openapi.yaml"
 
 kafka:
 	@dev/kafka.sh start

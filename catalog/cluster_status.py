@@ -25,17 +25,19 @@ class ClusterStaleness(NamedTuple):
     last_success_at: datetime | None
     age_s: float | None  # seconds since the last success; None when there never was one
     is_stale: bool
+    last_run_failed: bool = False  # the latest finished run failed: the cluster is unreachable (or refuses us) now
 
 
 def staleness(
     *, last_success_at: datetime | None, last_finished_status: str | None, interval_s: int, now: datetime
 ) -> ClusterStaleness:
     """The pure rule, from the two facts it needs."""
+    failed = last_finished_status == DiscoveryRun.Status.FAILED
     if last_success_at is None:
-        return ClusterStaleness(None, None, True)
+        return ClusterStaleness(None, None, True, failed)
     age_s = max(0.0, (now - last_success_at).total_seconds())
-    is_stale = age_s > STALE_AFTER_INTERVALS * interval_s or last_finished_status == DiscoveryRun.Status.FAILED
-    return ClusterStaleness(last_success_at, age_s, is_stale)
+    is_stale = age_s > STALE_AFTER_INTERVALS * interval_s or failed
+    return ClusterStaleness(last_success_at, age_s, is_stale, failed)
 
 
 def cluster_staleness(cluster: Cluster, *, now: datetime | None = None) -> ClusterStaleness:

@@ -198,14 +198,22 @@ def topic_throughput(topic: Topic) -> dict[str, Any] | None:
 def cluster_health(cluster: Cluster) -> dict[str, Any]:
     """The last poll run, the last successful one, groups by status, and whether the data is stale.
 
-    Stale: the last finished run failed, or no run succeeded within three poll intervals.
+    Stale: the last finished run failed, or no run succeeded within three poll intervals. While the cluster
+    is unreachable a cycle is mostly in progress (waiting for Kafka's timeout), so the failure and its error
+    come from the last *finished* run, not from the one running now.
     """
     runs = LagPollRun.objects.filter(cluster=cluster)
     last = runs.exclude(status=LagPollRun.Status.SKIPPED).first()
+    last_finished = (
+        last
+        if last is None or last.status != LagPollRun.Status.RUNNING
+        else runs.exclude(status__in=(LagPollRun.Status.SKIPPED, LagPollRun.Status.RUNNING)).first()
+    )
     last_ok = runs.filter(status=LagPollRun.Status.OK).first()
     interval = timedelta(seconds=settings.EVENTSCOPE_LAG_POLL_INTERVAL_S)
     now = timezone.now()
-    stale = last_ok is None or (last is not None and last.status == LagPollRun.Status.FAILED)
+    failed = last_finished is not None and last_finished.status == LagPollRun.Status.FAILED
+    stale = last_ok is None or failed
     if last_ok is not None and (last_ok.finished_at or last_ok.started_at) < now - 3 * interval:
         stale = True
     counts = Counter(
@@ -220,7 +228,8 @@ def cluster_health(cluster: Cluster) -> dict[str, Any]:
         "last_run": _run(last),
         "last_ok_run": _run(last_ok),
         "duration_ms": last.duration_ms if last is not None else None,
-        "error": last.error if last is not None and last.status == LagPollRun.Status.FAILED else "",
+        "last_finished_status": last_finished.status if last_finished is not None else None,
+        "error": last_finished.error if failed else "",
         "groups_by_status": {status: counts.get(status, 0) for status in (*STATUS_ORDER, UNKNOWN)},
         "poll_interval_s": interval.total_seconds(),
     }

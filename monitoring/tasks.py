@@ -38,10 +38,11 @@ def purge_trace_index() -> int:
 
 # The soft limit ends a hung cycle (its run is marked failed) before its Redis lock expires, so two
 # cycles of a cluster never run side by side.
-@shared_task(name=POLL_TASK, ignore_result=True, soft_time_limit=lock_ttl_s() - 10)
-def poll_lag(cluster_id: int, trigger: str = "schedule") -> None:
+@shared_task(name=POLL_TASK, bind=True, ignore_result=True, soft_time_limit=lock_ttl_s() - 10)
+def poll_lag(self, cluster_id: int, trigger: str = "schedule") -> None:
     try:
-        run = lag_poll(cluster_id=cluster_id, trigger=trigger)
+        # The task id is the lock's token: a redelivery after its worker died mid-cycle redoes the cycle.
+        run = lag_poll(cluster_id=cluster_id, trigger=trigger, task_id=self.request.id)
     except Cluster.DoesNotExist:
         logger.warning("cluster %s no longer exists; removing its lag poll schedule", cluster_id)
         lag_schedule_delete(cluster_id=cluster_id)

@@ -397,11 +397,12 @@ def test_a_run_stopped_by_an_unexpected_error_is_failed_not_left_running(cluster
 # ---------------------------------------------------------------------------------------------
 def test_staleness_rule():
     now = timezone.now()
-    assert staleness(last_success_at=None, last_finished_status=None, interval_s=60, now=now) == (None, None, True)
+    never = staleness(last_success_at=None, last_finished_status=None, interval_s=60, now=now)
+    assert never == (None, None, True, False)
     fresh = staleness(
         last_success_at=now - timedelta(seconds=100), last_finished_status="succeeded", interval_s=60, now=now
     )
-    assert fresh == (now - timedelta(seconds=100), 100.0, False)
+    assert fresh == (now - timedelta(seconds=100), 100.0, False, False)
     old = staleness(
         last_success_at=now - timedelta(seconds=181), last_finished_status="succeeded", interval_s=60, now=now
     )
@@ -409,11 +410,11 @@ def test_staleness_rule():
     failing = staleness(
         last_success_at=now - timedelta(seconds=5), last_finished_status="failed", interval_s=60, now=now
     )
-    assert failing.is_stale and failing.age_s == 5.0
+    assert failing.is_stale and failing.age_s == 5.0 and failing.last_run_failed
 
 
 def test_a_cluster_never_discovered_is_stale(cluster):
-    assert cluster_staleness(cluster) == (None, None, True)
+    assert cluster_staleness(cluster) == (None, None, True, False)
 
 
 # ---------------------------------------------------------------------------------------------
