@@ -72,6 +72,7 @@ __all__ = [
     "schema_caches_clear",
     "schema_id_subjects",
     "schema_id_versions",
+    "schema_identity",
     "schema_list",
     "schema_text_in_format",
     "subject_config",
@@ -312,7 +313,7 @@ def prepare_schema(
     format_fingerprint = _format_fingerprint(parsed)
     if normalize:
         parsed = ParsedSchema(kind, normalized_text(parsed), parsed.references)
-    return PreparedSchema(kind, parsed.text, _identity(format_fingerprint, resolved), resolved, parsed)
+    return PreparedSchema(kind, parsed.text, schema_identity(format_fingerprint, resolved), resolved, parsed)
 
 
 def normalized_text(parsed: ParsedSchema) -> str:
@@ -391,8 +392,10 @@ def _resolve_references(references: Any) -> tuple[Reference, ...]:
     return tuple(resolved)
 
 
-def _identity(format_fingerprint: str, references: Sequence[Reference]) -> str:
-    """The stored fingerprint: the format's own, or combined with the references when there are any."""
+def schema_identity(format_fingerprint: str, references: Sequence[Reference]) -> str:
+    """The stored fingerprint: the format's own, or combined with the references when there are any.
+
+    Public for the registry import, which must plan exactly the identity a registration computes."""
     if not references:
         return format_fingerprint
     payload = json.dumps([format_fingerprint, [[r.name, r.subject, r.version] for r in references]])

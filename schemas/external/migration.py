@@ -36,7 +36,7 @@ from schemas.models import Mode, Schema, Subject, SubjectVersion
 
 # The stored identity of a schema with references (format fingerprint + reference list); the same
 # function registration uses, so a planned identity is exactly what registering would compute.
-from schemas.selectors import _identity as _schema_identity
+from schemas.selectors import schema_identity
 
 __all__ = [
     "ConfigAction",
@@ -526,7 +526,7 @@ def source_identities(snapshot: RegistrySnapshot, schema_ids: Iterable[int]) -> 
             identities[schema_id] = f"the schema could not be parsed ({type(exc).__name__})."
             continue
         references = [selectors.Reference(r.name, r.subject, r.version) for r in schema.references]
-        identities[schema_id] = SchemaIdentity(kind.value, _schema_identity(fingerprint, references))
+        identities[schema_id] = SchemaIdentity(kind.value, schema_identity(fingerprint, references))
     return identities
 
 
