@@ -152,6 +152,8 @@ class CatalogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             value = field.to_python(self.kwargs[lookup])
         except ValidationError:
             value = None
+        if isinstance(value, str) and "\x00" in value:
+            value = None  # no name holds NUL (PostgreSQL text cannot): unknown, not a database error
         obj = queryset.filter(**{self.lookup_field: value}).first() if value is not None else None
         if obj is None:
             # DRF's NotFound, not Django's Http404: the error handler formats APIExceptions.
@@ -343,11 +345,13 @@ class ConsumerGroupViewSet(CatalogViewSet):
         return Response(group_lag(self.get_object()))
 
     def get_object(self) -> Model:
-        groups = self.get_queryset().filter(group_id=self.kwargs["group_id"])
+        group_id = self.kwargs["group_id"]
         cluster = self.request.query_params.get("cluster")
+        groups = self.get_queryset().filter(group_id=group_id)
         if cluster:
             groups = groups.filter(cluster__name=cluster)
-        found = list(groups[:10])
+        # No group id or cluster name holds NUL (PostgreSQL text cannot): unknown, not a database error.
+        found = [] if "\x00" in group_id or "\x00" in (cluster or "") else list(groups[:10])
         if not found:
             raise exceptions.NotFound(
                 "No consumer group with this id" + (f" on cluster {cluster}." if cluster else ".")

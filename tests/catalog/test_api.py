@@ -353,6 +353,20 @@ def test_consumer_groups_by_group_id_and_cluster_when_ambiguous(catalog, api):
     assert_error(viewer.get("/api/v1/consumer-groups/no-such-group/"), 404)
 
 
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/api/v1/consumer-groups/billing%00consumer/", {}),
+        ("/api/v1/consumer-groups/billing-consumer/", {"cluster": "lo\x00cal"}),
+        ("/api/v1/consumer-groups/billing%00consumer/lag", {}),
+        ("/api/v1/topics/shop.orders%00placed/", {}),
+    ],
+)
+def test_a_nul_in_a_lookup_is_an_unknown_object_not_a_server_error(catalog, api, path, params):
+    # PostgreSQL text cannot hold NUL: the lookup must not reach the database with one (found by schemathesis).
+    assert_error(api("viewer").get(path, params), 404)
+
+
 # ---------------------------------------------------------------------------------------------
 # Clusters: the SASL password is write-only and encrypted at rest
 # ---------------------------------------------------------------------------------------------
