@@ -79,6 +79,11 @@ class AlertRuleInputSerializer(serializers.Serializer):
 
 
 class AlertNotificationSerializer(serializers.ModelSerializer):
+    # Declared, not derived: a derived field's bounds follow the database (smallint on PostgreSQL), and the
+    # OpenAPI document must not change with it.
+    attempts = serializers.IntegerField(read_only=True)
+    response_status = serializers.IntegerField(read_only=True, allow_null=True)
+
     class Meta:
         model = AlertNotification
         fields = ["event", "status", "created_at", "attempts", "last_attempt_at", "response_status", "error"]
