@@ -274,6 +274,7 @@ def _reference_texts(registry_id: int, references: Sequence[dict[str, Any]]) -> 
 def mirrored_prepare(ref: MirrorRef, *, schema_text: Any, schema_type: Any = None, references: Any = None):
     """A candidate schema for a mirrored subject, validated like `selectors.prepare_schema`, with its
     references resolved in the mirror (version -1 or "latest": the subject's newest mirrored version)."""
+    from schemas.errors import InvalidVersionError
     from schemas.selectors import PreparedSchema, Reference, parse_schema_type, parse_version
 
     if not isinstance(schema_text, str) or not schema_text.strip():
@@ -288,7 +289,7 @@ def mirrored_prepare(ref: MirrorRef, *, schema_text: Any, schema_type: Any = Non
                 raise InvalidSchemaError("Invalid schema: each reference is an object with name, subject and version")
             try:
                 spec = parse_version(item.get("version"))
-            except Exception:
+            except InvalidVersionError:
                 raise InvalidSchemaError(f"Invalid schema: reference {item['name']!r} has an invalid version") from None
             if spec == "latest":
                 spec = (
