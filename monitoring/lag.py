@@ -38,9 +38,8 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from catalog.models import Cluster, ConsumerGroup, Topic
-from catalog.services.discovery import live_unlisted_groups, redact
+from catalog.services.discovery import cluster_metadata_settled, live_unlisted_groups, redact
 from eventscope.kafka import (
-    ClusterMetadata,
     KafkaAdmin,
     KafkaGatewayError,
     PartitionOffset,
@@ -93,7 +92,6 @@ LOCK_KEY = "eventscope:lag-poll:{cluster_id}"
 # belongs to a dead worker; the minimum covers a cycle whose every Kafka call hits the gateway's timeout.
 MIN_LOCK_TTL_S = 90
 REDIS_TIMEOUT_S = 3
-METADATA_ATTEMPTS = 3
 
 # Reads: groups per offsets batch and partitions per list-offsets request, a few batches at a time.
 GROUP_OFFSETS_BATCH = 250
@@ -335,19 +333,6 @@ def _read_batched(
     return found
 
 
-def _metadata(admin: KafkaAdmin) -> ClusterMetadata:
-    """Metadata, read again when a single topic had a passing error (being created or deleted)."""
-    attempt = 1
-    while True:
-        try:
-            return admin.cluster_metadata()
-        except KafkaGatewayError as exc:
-            if attempt >= METADATA_ATTEMPTS or not exc.message.startswith("metadata of topic"):
-                raise
-            time.sleep(0.3 * attempt)
-            attempt += 1
-
-
 def _read_cluster(admin: KafkaAdmin, catalog: _CatalogView, say: ProgressCallback) -> _Reading:
     listings = admin.list_consumer_groups()
     states = {g.group_id: g.state for g in listings if g.state != "DEAD" and g.group_id in catalog.groups}
@@ -364,7 +349,7 @@ def _read_cluster(admin: KafkaAdmin, catalog: _CatalogView, say: ProgressCallbac
         + (f" ({not_in_catalog} not discovered yet)" if not_in_catalog else "")
         + f", committed offsets of {len(committed)} read"
     )
-    metadata = _metadata(admin)
+    metadata = cluster_metadata_settled(admin)
     partitions = [
         TopicPartition(topic.name, p.partition)
         for topic in metadata.topics

@@ -60,6 +60,7 @@ __all__ = [
     "DISCOVER_TASK",
     "DiscoveryAlreadyRunningError",
     "DiscoveryQueueUnavailableError",
+    "cluster_metadata_settled",
     "discovery_request",
     "discovery_run",
     "discovery_schedule_delete",
@@ -286,7 +287,7 @@ def _read_batched(
     return found, vanished
 
 
-def _metadata(admin: KafkaAdmin) -> ClusterMetadata:
+def cluster_metadata_settled(admin: KafkaAdmin) -> ClusterMetadata:
     """The cluster's metadata, read again when one topic had a passing error.
 
     The gateway fails the whole read when a single topic reports an error, and a topic being
@@ -336,7 +337,7 @@ def _cluster_snapshot(
     connection: ClusterConnection, say: ProgressCallback, catalog_groups: frozenset[str] = frozenset()
 ) -> ClusterSnapshot:
     admin = KafkaAdmin(connection)
-    metadata = _metadata(admin)
+    metadata = cluster_metadata_settled(admin)
     say(
         f"metadata: {len(metadata.brokers)} brokers, {len(metadata.topics)} topics, "
         f"{sum(len(t.partitions) for t in metadata.topics)} partitions"
@@ -357,7 +358,7 @@ def _cluster_snapshot(
     )
     gone_topics = gone_configs | gone_flags
     if gone_topics:
-        _confirm_vanished(gone_topics, {topic.name for topic in _metadata(admin).topics}, "topic")
+        _confirm_vanished(gone_topics, {topic.name for topic in cluster_metadata_settled(admin).topics}, "topic")
     topics = {
         topic.name: TopicState(
             name=topic.name,
