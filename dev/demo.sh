@@ -20,6 +20,7 @@ cd "$ROOT"
 
 WEB_ADDR=${EVENTSCOPE_DEMO_ADDR:-127.0.0.1:8000}
 SIM_RATE=${EVENTSCOPE_DEMO_RATE:-20}
+STOP_GRACE_S=30
 LOGS=$RUN/demo
 mkdir -p "$LOGS"
 
@@ -30,7 +31,16 @@ stop_all() {
   trap - INT TERM EXIT
   log "stopping the demo"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # Each process gets STOP_GRACE_S to finish what it is doing; one that does not is killed, and named.
+  local deadline=$((SECONDS + STOP_GRACE_S))
+  for pid in "${pids[@]}"; do
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "pid $pid did not stop within ${STOP_GRACE_S}s of TERM: killed ($(ps -o args= -p "$pid" | cut -c1-80))"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+  done
   # Only what this script started: a broker that was already running (`make kafka`) keeps running.
   [[ $started_kafka == 1 ]] && { "$ROOT/dev/kafka.sh" stop || true; }
   [[ $started_redis == 1 ]] && stop_redis redis-demo

@@ -361,6 +361,56 @@ def test_redis_outage_pages_and_api_keep_serving_and_beat_resumes(chaos_stack, u
 # ---------------------------------------------------------------------------------------------
 # A worker process SIGKILLed in the middle of a task
 # ---------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------
+# Beat told to stop while its tick waits on the database
+# ---------------------------------------------------------------------------------------------
+def _beat_waits_on_the_lock(stack: Stack) -> bool:
+    return bool(
+        stack.database.scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND query ILIKE %s",
+            ("%django_celery_beat_periodictasks%",),
+        )
+    )
+
+
+def test_beat_stops_on_term_while_its_tick_waits_on_the_database(chaos_stack):
+    """SIGTERM landing in the middle of one of beat's queries: beat still stops, and saves its schedule.
+
+    Celery's own handler queried the database inside the signal handler; on PostgreSQL that query
+    waited for psycopg's lock on the connection, held by the query the signal interrupted, and beat
+    hung until killed. Here (on PostgreSQL) another session locks the table beat reads every tick,
+    so beat's tick is blocked in a query when TERM arrives, twice (as from Ctrl-C plus a supervisor).
+    """
+    stack = chaos_stack
+    beat = stack.start_beat()
+    try:
+        wait_for(lambda: "beat: Starting" in stack.log("beat"), 60, "beat started")
+        time.sleep(2)  # past its start-up queries, into the tick loop
+        held = None
+        if stack.database.vendor == "postgresql":
+            import psycopg
+
+            held = psycopg.connect(stack.database.url.replace("postgres://", "postgresql://", 1))
+            held.execute("LOCK TABLE django_celery_beat_periodictasks IN ACCESS EXCLUSIVE MODE")
+            wait_for(lambda: _beat_waits_on_the_lock(stack), 30, "beat's tick waiting on the locked table")
+        beat.send_signal(signal.SIGTERM)
+        beat.send_signal(signal.SIGTERM)
+        if held is not None:
+            time.sleep(3)
+            assert beat.poll() is None, "beat left while its query could not have finished"
+            held.rollback()
+            held.close()
+        try:
+            code = beat.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"beat still running 30 s after TERM: {stack.log('beat')}")
+        assert code == 0, stack.log("beat")
+        assert "beat: Shutting down" in stack.log("beat")
+    finally:
+        stack.stop("beat")
+
+
 def _children(pid: int) -> list[int]:
     try:
         return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]

@@ -49,3 +49,25 @@ def test_home_page_shows_whether_the_workers_are_alive(client, make_user, redis_
     assert "not seen" in client.get("/").content.decode()
     store.set(HEARTBEAT_KEY, str(time.time() - 5))
     assert "running</span>, last heartbeat 5 s ago" in client.get("/").content.decode()
+
+
+def test_beat_signals_ask_for_a_stop_between_ticks_and_a_later_one_exits(monkeypatch):
+    """Beat's TERM / INT handler does no database work where the signal lands (see the chaos test for the hang)."""
+    from celery import beat
+
+    import eventscope.celery as celery_module
+
+    installed = {}
+    monkeypatch.setattr(celery_module.platforms.signals, "update", lambda **handlers: installed.update(handlers))
+    service = beat.Service(app)
+    celery_module.stop_beat_between_ticks(sender=service)
+    handler = installed["SIGTERM"]
+    assert installed["SIGINT"] is handler
+
+    handler(15, None)
+    assert service._is_shutdown.is_set()
+    handler(2, None)  # the same stop (Ctrl-C and a supervisor's TERM together): no exit from the handler
+    now = time.monotonic()
+    monkeypatch.setattr(celery_module.time, "monotonic", lambda: now + celery_module.FORCE_AFTER_S + 0.1)
+    with pytest.raises(SystemExit):
+        handler(2, None)  # asked again later: at once
