@@ -234,6 +234,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "eventscope.api.errors.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "eventscope.api.parsers.JSONParser",
+        "eventscope.api.parsers.FormParser",
+        "eventscope.api.parsers.MultiPartParser",
+    ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {

@@ -9,10 +9,13 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import DataError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from .parsers import NUL_MESSAGE
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +35,10 @@ def api_exception_handler(exc, context):
         exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, DataError) and "NUL" in str(exc):
+        # A NUL reached a query (a filter or a lookup; bodies are refused by the parsers): PostgreSQL text
+        # cannot hold one, so it is the input's fault. DRF's handler then rolls the request's changes back.
+        exc = exceptions.ParseError(NUL_MESSAGE)
     response = exception_handler(exc, context)
     if response is None:
         logger.exception("unhandled API error in %s", context.get("view").__class__.__name__)

@@ -367,6 +367,45 @@ def test_a_nul_in_a_lookup_is_an_unknown_object_not_a_server_error(catalog, api,
     assert_error(api("viewer").get(path, params), 404)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"service": "ord\x00ers", "direction": "produces", "topic": "shop.orders.placed"},
+        {"service": "orders", "direction": "produces", "event_type": "OrderPlaced", "reads_fields": ["a\x00"]},
+        {"service": "orders", "direction": "produces", "topic": "shop.orders.placed", "n\x00te": 1},
+    ],
+)
+def test_a_nul_anywhere_in_a_body_is_refused_before_the_view_runs(catalog, api, body):
+    """A view may look a name up before validating it (the relation's service, found by schemathesis): the
+    parser refuses the body first, 400 in the error format, on every database; nothing is created."""
+    from catalog.models import DeclaredRelation
+
+    before = DeclaredRelation.objects.count()
+    editor = api("editor")
+    error = assert_error(editor.post("/api/v1/relations/", body, format="json"), 400)
+    assert "NUL" in error["message"]
+    fields = {"service": "ord\x00ers", "direction": "produces"}
+    form = editor.post("/api/v1/relations/", urlencode(fields), content_type="application/x-www-form-urlencoded")
+    assert "NUL" in assert_error(form, 400)["message"]
+    assert "NUL" in assert_error(editor.post("/api/v1/relations/", fields, format="multipart"), 400)["message"]
+    assert DeclaredRelation.objects.count() == before
+
+
+def test_a_nul_in_a_query_filter_is_not_a_server_error(catalog, api):
+    response = api("viewer").get("/api/v1/topics/", {"search": "orders\x00"})
+    assert_error(response, 400)  # the filter's own validation refuses it
+
+
+def test_a_nul_that_reaches_the_database_is_bad_input_not_a_server_error():
+    """The last line of defence, for a lookup no validation saw: PostgreSQL's refusal is answered as a 400."""
+    from django.db import DataError
+
+    from eventscope.api.errors import api_exception_handler
+
+    response = api_exception_handler(DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes"), {})
+    assert response.status_code == 400 and "NUL" in response.data["error"]["message"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Clusters: the SASL password is write-only and encrypted at rest
 # ---------------------------------------------------------------------------------------------
