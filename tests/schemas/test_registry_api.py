@@ -752,3 +752,30 @@ def test_a_lone_surrogate_in_a_schema_is_an_invalid_schema_not_a_500(registry):
     assert error(response) == (422, 42201)
     assert "not valid Unicode" in response.json()["message"]
     assert counts() == before
+
+
+# ---------------------------------------------------------------------------------------------
+# NUL characters (PostgreSQL text cannot hold them): the registry's errors, never a server error
+# ---------------------------------------------------------------------------------------------
+def test_a_nul_in_a_subject_or_a_parameter_is_an_error_not_a_server_error(registry):
+    nul = quote("ord\x00ers", safe="")
+    before = counts()
+    for response in (
+        registry.get(f"subjects/{nul}/versions"),
+        registry.get(f"subjects/{nul}/versions/latest"),
+        registry.get(f"config/{nul}"),
+        registry.get(f"mode/{nul}"),
+        registry.post(f"subjects/{nul}", {"schema": V1}),
+        registry.post(f"compatibility/subjects/{nul}/versions/latest", {"schema": V1}),
+        registry.delete(f"subjects/{nul}"),
+        registry.put(f"config/{nul}", {"compatibility": "FULL"}),
+        registry.register("ord\x00ers", V1),
+    ):
+        assert response.status_code in (400, 404, 422), (response.request["PATH_INFO"], response.content)
+        assert response.json()["error_code"] and response.json()["message"]
+    assert counts() == before
+    listed = registry.get("subjects", subjectPrefix="a\x00")  # no subject starts so (or a 400, on PostgreSQL)
+    assert (listed.status_code, listed.json()) == (200, []) or listed.status_code == 400, listed.content
+    # A NUL inside the schema text is JSON-escaped there ("\\u0000"): stored as any other schema.
+    stored = registry.register("orders", record([{"name": "id", "type": "string", "doc": "a\x00b"}]))
+    assert stored.status_code == 200, stored.content
