@@ -37,6 +37,8 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 from django.conf import settings  # lazy: configured by the runner, or by _setup_django below
 
+from benchmarks._pg import drop_database
+
 EVENTS = int(os.environ.get("BENCH_INDEXER_EVENTS", "1000000"))
 PARTITIONS = 3
 BATCH_SIZE = int(os.environ.get("BENCH_INDEXER_BATCH", "20000"))
@@ -196,7 +198,7 @@ def _index_in_postgres(topic: str, *, copies: int = 1) -> dict[str, Any]:
         return _index_in_subprocess(topic, f"{base}/{name}", copies=copies)
     finally:
         with connection.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_database(cursor.execute, name)
 
 
 def _setup_django() -> None:

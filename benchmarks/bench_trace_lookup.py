@@ -35,6 +35,7 @@ from typing import Any
 
 from django.conf import settings
 
+from benchmarks._pg import drop_database
 from benchmarks.bench_indexer import _setup_django
 
 CHAIN_LENGTH = 6
@@ -95,7 +96,7 @@ def temp_database(prefix: str) -> Iterator[str]:
             connection.settings_dict.clear()
             connection.settings_dict.update(original)
             with psycopg.connect(**admin_params, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                drop_database(admin.execute, name)
     else:
         with tempfile.TemporaryDirectory(prefix=f"{prefix}-") as directory:
             try:

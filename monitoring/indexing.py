@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from catalog.models import Cluster
@@ -489,28 +490,30 @@ def index_batch(
 def retention_purge(*, cluster: Cluster | None = None, older_than: dt.datetime) -> int:
     """Delete index rows with a timestamp before `older_than` (of one cluster, or all); returns how many.
 
-    Deletes go in chunks of PURGE_CHUNK rows, each one statement (``DELETE ... WHERE id IN (SELECT id
-    ... ORDER BY timestamp LIMIT n)``, so the ids never travel through Python) in its own short
-    transaction, so a large purge never holds a long lock against the indexer or slows lookups much.
-    This is the "equally cheap delete" instead of daily partitions on PostgreSQL; see the README and
+    Deletes go through the primary key in windows of PURGE_CHUNK ids, from the first to the last id
+    of an old row, each window one statement in its own short transaction, so a large purge never
+    holds a long lock against the indexer or slows lookups much, and no window re-reads what an
+    earlier one deleted (rows arrive in roughly timestamp order, so old rows have low ids). This is
+    the "equally cheap delete" instead of daily partitions on PostgreSQL; see the README and
     benchmarks/bench_trace_retention.py for what it costs.
     """
     queryset = TraceEvent.objects.filter(timestamp__lt=older_than)
     if cluster is not None:
         queryset = queryset.filter(cluster=cluster)
-    oldest_first = queryset.order_by("timestamp").values("id")
+    bounds = queryset.aggregate(first=Min("id"), last=Max("id"))
+    if bounds["first"] is None:
+        return 0
     deleted = 0
-    while True:
+    for start in range(bounds["first"], bounds["last"] + 1, PURGE_CHUNK):
         with transaction.atomic():
             if connection.vendor == "postgresql":
-                # A chunk lost in a server crash is deleted again by the next run.
+                # A window lost in a server crash is deleted again by the next run.
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
             # No signals or cascades on TraceEvent: Django deletes with this one statement.
-            count, _ = TraceEvent.objects.filter(id__in=oldest_first[:PURGE_CHUNK]).delete()
+            count, _ = queryset.filter(id__gte=start, id__lt=start + PURGE_CHUNK).delete()
         deleted += count
-        if count < PURGE_CHUNK:
-            return deleted
+    return deleted
 
 
 def retention_purge_all(*, now: dt.datetime | None = None) -> int:

@@ -225,7 +225,8 @@ def trace_matches(query: str, *, limit: int = 20, cluster: str | None = None) ->
         return matches[:limit]
     others = (
         _events_of(cluster)
-        .filter(Q(key=query) | Q(event_id=query))
+        # "<> ''" as in the partial indexes' conditions, which SQLite's planner needs to see to use them.
+        .filter((Q(key=query) & ~Q(key="")) | (Q(event_id=query) & ~Q(event_id="")))
         .exclude(correlation_id=query)
         .values("correlation_id")
         .annotate(

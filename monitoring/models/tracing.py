@@ -12,6 +12,36 @@ from django.db import models
 from catalog.models import Cluster
 
 
+class ByteOrderCharField(models.CharField):
+    """A CharField compared byte by byte on PostgreSQL (COLLATE "C"), as SQLite compares text anyway.
+
+    For identifiers (correlation IDs, keys, event IDs, topic names), where only equality and a
+    stable order matter: a B-tree over a locale collation (en_US, ICU) calls the locale's
+    comparison on every step, which on the trace index costs more per inserted row than all of
+    its other index work. On other databases it is a plain CharField.
+    """
+
+    def db_parameters(self, connection):
+        parameters = super().db_parameters(connection)
+        if connection.vendor == "postgresql":
+            parameters["collation"] = "C"
+        return parameters
+
+
+class TimeOrderIndex(models.Index):
+    """An index over a column that grows with insertion order (record timestamps): BRIN on PostgreSQL, B-tree elsewhere.
+
+    A BRIN index keeps a min/max per range of table pages, so an insert costs almost nothing
+    where a B-tree costs a descent and a leaf write per row; time-window queries and retention
+    still find their rows by page range. SQLite has no BRIN.
+    """
+
+    def create_sql(self, model, schema_editor, using="", **kwargs):
+        if schema_editor.connection.vendor == "postgresql":
+            using = " USING brin"
+        return super().create_sql(model, schema_editor, using=using, **kwargs)
+
+
 class TracingSettings(models.Model):
     """Per cluster: which topics the indexer reads and how it finds correlation IDs in records."""
 
@@ -42,7 +72,7 @@ class TracingSettings(models.Model):
 class TraceEvent(models.Model):
     """One indexed record of a chain. Coordinates (cluster, topic, partition, offset) are unique."""
 
-    correlation_id = models.CharField(max_length=255)
+    correlation_id = ByteOrderCharField(max_length=255)
     # No index and no database-level foreign key: the unique constraint on the coordinates starts
     # with the cluster and serves its lookups, and a per-row foreign-key check (a trigger and a
     # row lock per row on PostgreSQL) cost more than the insert itself. The indexer writes its own
@@ -50,13 +80,13 @@ class TraceEvent(models.Model):
     cluster = models.ForeignKey(
         Cluster, on_delete=models.CASCADE, related_name="trace_events", db_index=False, db_constraint=False
     )
-    topic = models.CharField(max_length=249)
+    topic = ByteOrderCharField(max_length=249)
     partition = models.PositiveIntegerField()
     offset = models.BigIntegerField()
     timestamp = models.DateTimeField()
     timestamp_type = models.PositiveSmallIntegerField(default=1, help_text="1 CreateTime, 2 LogAppendTime")
-    key = models.CharField(max_length=255, blank=True)
-    event_id = models.CharField(max_length=255, blank=True)
+    key = ByteOrderCharField(max_length=255, blank=True)
+    event_id = ByteOrderCharField(max_length=255, blank=True)
     causation_id = models.CharField(max_length=255, blank=True)
     event_type = models.CharField(max_length=200, blank=True)
     producer = models.CharField(max_length=200, blank=True, help_text="Producing service, when a header says it.")
@@ -78,9 +108,11 @@ class TraceEvent(models.Model):
         ]
         indexes = [
             models.Index(fields=["correlation_id", "timestamp"], name="trace_corr_ts"),
-            models.Index(fields=["key"], name="trace_key"),
-            models.Index(fields=["event_id"], name="trace_event_id"),
-            models.Index(fields=["timestamp"], name="trace_ts"),
+            # Partial: many records have no key or event ID, the search never looks up "", and each
+            # index entry costs every insert. Queries add the same condition so the index serves them.
+            models.Index(fields=["key"], name="trace_key_set", condition=~models.Q(key="")),
+            models.Index(fields=["event_id"], name="trace_event_id_set", condition=~models.Q(event_id="")),
+            TimeOrderIndex(fields=["timestamp"], name="trace_ts"),
             # No (topic, timestamp) index: no query filters on a topic by equality (dead letters match
             # topic patterns), and every index costs each of the indexer's inserts.
         ]

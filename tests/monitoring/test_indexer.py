@@ -31,6 +31,7 @@ from eventscope.kafka import (
     TopicPartition,
 )
 from eventscope.kafka.types import RawRecord
+from monitoring import indexing
 from monitoring.extraction import ExtractionRules
 from monitoring.indexer import TraceIndexer, topics_to_index
 from monitoring.indexing import index_batch, retention_purge
@@ -338,6 +339,30 @@ def test_retention_removes_old_rows_only(cluster):
     assert retention_purge(older_than=now - dt.timedelta(days=7)) == 7
     assert sorted(TraceEvent.objects.values_list("offset", flat=True)) == [7, 8, 9]
     assert retention_purge(cluster=cluster, older_than=now - dt.timedelta(days=7)) == 0
+
+
+def test_retention_deletes_window_by_window_around_young_rows(cluster, monkeypatch):
+    """Old rows spread over many id windows, young ones (a backfill's order) between them: only the old go."""
+    monkeypatch.setattr(indexing, "PURGE_CHUNK", 3)
+    now = timezone.now()
+    ages = [dt.timedelta(days=10) if i % 3 else dt.timedelta(hours=1) for i in range(20)]
+    records = [
+        Record(
+            topic="retention-windows",
+            partition=0,
+            offset=i,
+            timestamp_ms=int((now - age).timestamp() * 1000),
+            timestamp_type=TimestampType.CREATE_TIME,
+            key=None,
+            value=json.dumps({"correlation_id": f"w{i}"}).encode(),
+        )
+        for i, age in enumerate(ages)
+    ]
+    IndexerOffset.objects.create(cluster=cluster, topic="retention-windows", partition=0, next_offset=0)
+    index_batch(cluster=cluster, records=records, rules=ExtractionRules.from_settings())
+    old = sum(1 for age in ages if age > dt.timedelta(days=7))
+    assert retention_purge(cluster=cluster, older_than=now - dt.timedelta(days=7)) == old
+    assert sorted(TraceEvent.objects.values_list("offset", flat=True)) == [i for i in range(20) if i % 3 == 0]
 
 
 # ---------------------------------------------------------------------------------------------
