@@ -15,13 +15,14 @@ def drop_database(execute: Callable[[str], object], name: str) -> None:
     autovacuum worker without pg_signal_backend, so the drop waits for it to move on (seconds).
     """
     import psycopg
-    from django.db import DatabaseError
 
+    retryable = (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse)
     for attempt in range(DROP_ATTEMPTS):
         try:
             execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             return
-        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse, DatabaseError):
-            if attempt == DROP_ATTEMPTS - 1:
+        except Exception as exc:  # psycopg's own error, or Django's wrapping it (a Django cursor)
+            cause = exc if isinstance(exc, retryable) else exc.__cause__
+            if not isinstance(cause, retryable) or attempt == DROP_ATTEMPTS - 1:
                 raise
             time.sleep(1)

@@ -9,13 +9,12 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import DataError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from .parsers import NUL_MESSAGE
+from .parsers import NUL_MESSAGE, is_nul_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +34,7 @@ def api_exception_handler(exc, context):
         exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
-    elif isinstance(exc, DataError) and "NUL" in str(exc):
+    elif is_nul_refusal(exc):
         # A NUL reached a query (a filter or a lookup; bodies are refused by the parsers): PostgreSQL text
         # cannot hold one, so it is the input's fault. DRF's handler then rolls the request's changes back.
         exc = exceptions.ParseError(NUL_MESSAGE)

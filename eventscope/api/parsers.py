@@ -7,33 +7,47 @@ naming the field as a validation error would, before any view code runs, on ever
 
 from __future__ import annotations
 
+from django.db import DataError
 from rest_framework import exceptions, parsers
 
 NUL_MESSAGE = "Text in the request must not contain NUL (\\u0000) characters."
 
 
-def _nul_at(value, path: str) -> str | None:
-    """The dotted path of the first text holding NUL in `value` (a key counts as its entry's), else None."""
+def holds_nul(value) -> bool:
+    """Whether any text in a parsed body (strings, keys, nested lists and objects) holds NUL."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        return "\x00" in value
     if isinstance(value, dict):
-        for key, item in value.items():
-            inner = f"{path}.{key}" if path else str(key)
-            if isinstance(key, str) and "\x00" in key:
-                return path or "body"
-            if (found := _nul_at(item, inner)) is not None:
-                return found
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            if (found := _nul_at(item, f"{path}.{index}" if path else str(index))) is not None:
-                return found
-    return None
+        return any(holds_nul(key) or holds_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(holds_nul(item) for item in value)
+    return False
+
+
+def is_nul_refusal(exc: BaseException) -> bool:
+    """Whether a database error is PostgreSQL refusing a NUL in a query parameter (the input's fault)."""
+    return isinstance(exc, DataError) and "NUL" in str(exc)
+
+
+def _nul_field(data) -> str | None:
+    """The first top-level field whose text holds NUL ("body" for a key holding one, an index in a list)."""
+    if isinstance(data, dict):
+        for key, item in data.items():
+            if holds_nul(key):
+                return "body"
+            if holds_nul(item):
+                return key
+        return None
+    if isinstance(data, list):
+        return next((str(index) for index, item in enumerate(data) if holds_nul(item)), None)
+    return "body" if holds_nul(data) else None
 
 
 def refuse_nul(data, *, form: bool = False) -> None:
-    found = _nul_at({key: data.getlist(key) for key in data} if form else data, "")
+    """A 400 naming the field whose text holds NUL, as a serializer's validation error would."""
+    found = _nul_field({key: data.getlist(key) for key in data} if form else data)
     if found is not None:
-        raise exceptions.ValidationError({found.split(".")[0].replace("\x00", "\ufffd"): [NUL_MESSAGE]})
+        raise exceptions.ValidationError({found: [NUL_MESSAGE]})
 
 
 class JSONParser(parsers.JSONParser):

@@ -11,12 +11,11 @@ import logging
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.db import DataError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from eventscope.api.parsers import NUL_MESSAGE
+from eventscope.api.parsers import NUL_MESSAGE, is_nul_refusal
 from schemas.errors import RegistryError, SchemaTooLargeError
 
 __all__ = ["InvalidParameterError", "MalformedBodyError", "error_response", "registry_exception_handler"]
@@ -58,7 +57,7 @@ def registry_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
         )
     if isinstance(exc, exceptions.PermissionDenied):
         return error_response(status.HTTP_403_FORBIDDEN, 40301, str(exc.detail))
-    if isinstance(exc, DataError) and "NUL" in str(exc):
+    if is_nul_refusal(exc):
         # A NUL reached a query (PostgreSQL text cannot hold one): the request's fault, never a retryable 5xx.
         return error_response(status.HTTP_400_BAD_REQUEST, 400, NUL_MESSAGE)
     if isinstance(exc, exceptions.APIException):

@@ -318,19 +318,23 @@ def test_timestamps_round_trip_and_impossible_ones_become_the_index_time(cluster
 # ---------------------------------------------------------------------------------------------
 # Retention
 # ---------------------------------------------------------------------------------------------
+def _aged_record(topic: str, offset: int, created: dt.datetime, correlation_id: str) -> Record:
+    return Record(
+        topic=topic,
+        partition=0,
+        offset=offset,
+        timestamp_ms=int(created.timestamp() * 1000),
+        timestamp_type=TimestampType.CREATE_TIME,
+        key=None,
+        value=json.dumps({"correlation_id": correlation_id}).encode(),
+    )
+
+
 def test_retention_removes_old_rows_only(cluster):
     now = timezone.now()
 
     def record(offset: int, age: dt.timedelta) -> Record:
-        return Record(
-            topic="retention",
-            partition=0,
-            offset=offset,
-            timestamp_ms=int((now - age).timestamp() * 1000),
-            timestamp_type=TimestampType.CREATE_TIME,
-            key=None,
-            value=json.dumps({"correlation_id": f"c{offset}"}).encode(),
-        )
+        return _aged_record("retention", offset, now - age, f"c{offset}")
 
     old = [record(i, dt.timedelta(days=10)) for i in range(7)]
     young = [record(i, dt.timedelta(hours=1)) for i in range(7, 10)]
@@ -346,18 +350,7 @@ def test_retention_deletes_window_by_window_around_young_rows(cluster, monkeypat
     monkeypatch.setattr(indexing, "PURGE_CHUNK", 3)
     now = timezone.now()
     ages = [dt.timedelta(days=10) if i % 3 else dt.timedelta(hours=1) for i in range(20)]
-    records = [
-        Record(
-            topic="retention-windows",
-            partition=0,
-            offset=i,
-            timestamp_ms=int((now - age).timestamp() * 1000),
-            timestamp_type=TimestampType.CREATE_TIME,
-            key=None,
-            value=json.dumps({"correlation_id": f"w{i}"}).encode(),
-        )
-        for i, age in enumerate(ages)
-    ]
+    records = [_aged_record("retention-windows", i, now - age, f"w{i}") for i, age in enumerate(ages)]
     IndexerOffset.objects.create(cluster=cluster, topic="retention-windows", partition=0, next_offset=0)
     index_batch(cluster=cluster, records=records, rules=ExtractionRules.from_settings())
     old = sum(1 for age in ages if age > dt.timedelta(days=7))
