@@ -1,4 +1,4 @@
-"""Models of the lineage app: one row per edge and evidence kind, and the refresh watermark per cluster.
+"""Models of the lineage app: one row per edge and evidence kind, and how far the refresh has read.
 
 An edge of the lineage graph (``lineage.graph.Edge``) is the union of its evidence rows: an edge that
 is declared, discovered and observed has three rows with the same source and target. Rows are never
@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db import models
 
 from catalog.models import Cluster
+from monitoring.models.tracing import ByteOrderCharField
 
 # Node ids: "service:<name>" (at most 100), "topic:<cluster>/<name>" (6 + 100 + 1 + 249),
 # "group:<cluster>/<group id>" (6 + 100 + 1 + 255).
@@ -54,14 +55,36 @@ class EdgeEvidence(models.Model):
 
 
 class LineageRefresh(models.Model):
-    """Per cluster: how far the observed edges have read the correlation index, and the last run's figures."""
+    """Per cluster: the last run's figures. Its row lock serializes the refreshes of one cluster."""
 
     cluster = models.OneToOneField(Cluster, on_delete=models.CASCADE, related_name="lineage_refresh")
-    # The id of the newest TraceEvent row already turned into observed evidence: the next refresh reads the
-    # rows above it (a primary-key range, cheap on a large index).
-    observed_until_id = models.PositiveBigIntegerField(null=True, blank=True)
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_stats = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"lineage refresh of {self.cluster}"
+
+
+class ObservedPosition(models.Model):
+    """Per indexed partition: how far the observed edges have read the correlation index.
+
+    Rows of the index with ``offset < read_until`` have been turned into evidence. A refresh reads
+    up to the indexer's own position (``IndexerOffset.next_offset``), which the indexer moves in the
+    same transaction as the rows it wrote: every row below it is committed, whichever indexer copy
+    wrote it and whatever id the row got (ids are not in insertion order across copies).
+    ``reading_until`` holds that position during a refresh, so one query joins the ranges.
+    """
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="lineage_positions")
+    topic = ByteOrderCharField(max_length=249)  # compared with the index's topic column, same collation
+    partition = models.PositiveIntegerField()
+    read_until = models.BigIntegerField(default=0)
+    reading_until = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "topic", "partition"], name="unique_lineage_observed_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic}-{self.partition} read until {self.read_until}"

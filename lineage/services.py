@@ -10,7 +10,8 @@
   causation id names, else the latest before B, within ``LINEAGE_OBSERVED_WINDOW_S``): S consumed A's topic
   and produced B's. Gives S -> topic B, and topic A -> S's group(s) consuming A -> S (or topic A -> S).
   Counts are chains (distinct correlation ids). One aggregate SQL query per cluster over the rows indexed
-  since the last refresh.
+  since the last refresh: per partition, the offsets between where the last refresh stopped and the
+  indexer's committed position (``ObservedPosition``), so each row counts once.
 
 Evidence that vanishes (a relation deleted, a group gone, traffic not seen for
 ``LINEAGE_OBSERVED_STALE_AFTER_S``) gets ``stale_since``; it is never deleted.
@@ -26,14 +27,14 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from catalog.models import Cluster, ConsumerGroup, DeclaredRelation, Service, Topic
-from monitoring.models import TraceEvent
+from monitoring.models import IndexerOffset, TraceEvent
 
-from .models import EdgeEvidence, LineageRefresh
+from .models import EdgeEvidence, LineageRefresh, ObservedPosition
 from .selectors import group_node_id_of, service_node_id_of, topic_node_id_of
 
 __all__ = ["RefreshStats", "refresh_edges"]
@@ -153,13 +154,14 @@ def _refresh_cluster(cluster: Cluster, *, now: datetime, progress: Callable[[str
                 to_update.append(row)
 
     # Observed: add what was indexed since the last refresh; old evidence goes stale.
-    until = TraceEvent.objects.filter(cluster=cluster).order_by("-id").values_list("id", flat=True).first()
     observed: dict[Key, tuple[int, datetime, datetime]] = {}
-    if until is not None and (state.observed_until_id is None or until > state.observed_until_id):
-        hops = _observed_hops(cluster, after_id=state.observed_until_id, until_id=until)
+    if _positions_advance(cluster):
+        hops = _observed_hops(cluster)
         stats.observed_new_chains = sum(h.chains for h in hops)
         observed = _observed_edges(cluster, hops, group_topics)
-        state.observed_until_id = until
+        ObservedPosition.objects.filter(cluster=cluster).exclude(read_until=F("reading_until")).update(
+            read_until=F("reading_until")
+        )
     say(f"{cluster.name}: {len(observed)} observed edges from {stats.observed_new_chains} new chain hops")
     stats.observed_edges_touched = len(observed)
     for (source, target), (chains, first, last) in observed.items():
@@ -298,11 +300,40 @@ class _Hop:
     last: datetime
 
 
-def _observed_hops(cluster: Cluster, *, after_id: int | None, until_id: int) -> list[_Hop]:
-    """Aggregate (topic A, producer S, topic B) hops over the records B with ids in (after_id, until_id]:
-    those indexed since the last refresh (ids grow as the indexer inserts; a row of a transaction still
-    open when the refresh read the newest id is not seen, which the counts can afford)."""
+def _positions_advance(cluster: Cluster) -> bool:
+    """Set each indexed partition's ``reading_until`` to the indexer's committed position; True when some
+    partition has rows to read. A partition new to lineage starts at offset 0."""
+    committed = {
+        (topic, partition): next_offset
+        for topic, partition, next_offset in IndexerOffset.objects.filter(cluster=cluster).values_list(
+            "topic", "partition", "next_offset"
+        )
+    }
+    positions = {
+        (row.topic, row.partition): row for row in ObservedPosition.objects.select_for_update().filter(cluster=cluster)
+    }
+    to_create, to_update = [], []
+    for (topic, partition), next_offset in committed.items():
+        row = positions.get((topic, partition))
+        if row is None:
+            to_create.append(
+                ObservedPosition(
+                    cluster=cluster, topic=topic, partition=partition, read_until=0, reading_until=next_offset
+                )
+            )
+        elif next_offset > row.read_until and next_offset != row.reading_until:
+            row.reading_until = next_offset
+            to_update.append(row)
+    ObservedPosition.objects.bulk_create(to_create, batch_size=500)
+    ObservedPosition.objects.bulk_update(to_update, ["reading_until"], batch_size=500)
+    return ObservedPosition.objects.filter(cluster=cluster, reading_until__gt=F("read_until")).exists()
+
+
+def _observed_hops(cluster: Cluster) -> list[_Hop]:
+    """Aggregate (topic A, producer S, topic B) hops over the records B not read yet: per partition, the
+    offsets from ``read_until`` up to ``reading_until`` (the indexer's committed position)."""
     table = connection.ops.quote_name(TraceEvent._meta.db_table)
+    positions = connection.ops.quote_name(ObservedPosition._meta.db_table)
     window = _observed_window_s()
     if connection.vendor == "postgresql":
         in_window = "a.timestamp >= b.timestamp - (%s * interval '1 second')"
@@ -314,10 +345,12 @@ def _observed_hops(cluster: Cluster, *, after_id: int | None, until_id: int) -> 
     # otherwise the latest record of the chain on another topic at or before B (no record c in between).
     sql = f"""
         SELECT a.topic, b.producer, b.topic, COUNT(DISTINCT b.correlation_id), MIN(b.timestamp), MAX(b.timestamp)
-        FROM {table} b
+        FROM {positions} p
+        JOIN {table} b ON b.cluster_id = p.cluster_id AND b.topic = p.topic AND b.partition = p.partition
+          AND b."offset" >= p.read_until AND b."offset" < p.reading_until
         JOIN {table} a ON a.cluster_id = b.cluster_id AND a.correlation_id = b.correlation_id
-        WHERE b.cluster_id = %s AND b.producer <> '' AND b.is_dead_letter = %s
-          AND {"b.id > %s AND " if after_id is not None else ""}b.id <= %s
+        WHERE p.cluster_id = %s AND p.reading_until > p.read_until
+          AND b.producer <> '' AND b.is_dead_letter = %s
           AND a.is_dead_letter = %s AND a.topic <> b.topic AND a.timestamp <= b.timestamp AND {in_window}
           AND (
             (b.causation_id <> '' AND a.event_id = b.causation_id)
@@ -336,11 +369,8 @@ def _observed_hops(cluster: Cluster, *, after_id: int | None, until_id: int) -> 
             )
           )
         GROUP BY a.topic, b.producer, b.topic
-    """  # noqa: S608 - only the quoted table name and fixed fragments are interpolated; values are bound
-    params: list = [cluster.pk, False]
-    if after_id is not None:
-        params.append(after_id)
-    params += [until_id, False, window, False]
+    """  # noqa: S608 - only the quoted table names and fixed fragments are interpolated; values are bound
+    params = [cluster.pk, False, False, window, False]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()

@@ -3,7 +3,7 @@
 Measured with COPY alone, the per-row sequence step cost the server 0.3-0.5 µs of about 8 per row. Ids
 stay unique and, per indexer connection, increasing; across copies they interleave by block, which
 nothing orders by alone (pages order by timestamp, then id; retention deletes by id windows and
-timestamp). SQLite has no sequence to change.
+timestamp; lineage reads new rows by partition offsets, lineage 0002). SQLite has no sequence to change.
 """
 
 from django.db import migrations

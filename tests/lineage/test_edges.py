@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from catalog.models import DeclaredRelation
 from catalog.services import documentation
-from lineage.models import EdgeEvidence, LineageRefresh
+from lineage.models import EdgeEvidence, ObservedPosition
 from lineage.selectors import (
     LineageFilterError,
     build_graph,
@@ -22,7 +22,7 @@ from lineage.selectors import (
     topic_node_id,
 )
 from lineage.services import refresh_edges
-from monitoring.models import TraceEvent
+from monitoring.models import IndexerOffset, TraceEvent
 from tests.factories import make_cluster, make_group, make_topic
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +61,19 @@ def shop():
 
 def evidence(kind: str) -> dict[tuple[str, str], EdgeEvidence]:
     return {(row.source, row.target): row for row in EdgeEvidence.objects.filter(kind=kind)}
+
+
+def indexed(cluster, *records: dict) -> list[TraceEvent]:
+    """Write index rows as the indexer does: the rows, then each partition's position past them, in one
+    transaction (the indexer's position is what a refresh reads up to)."""
+    rows = [TraceEvent.objects.create(cluster=cluster, **fields) for fields in records]
+    for row in rows:
+        position, _ = IndexerOffset.objects.get_or_create(
+            cluster=cluster, topic=row.topic, partition=row.partition, defaults={"next_offset": 0}
+        )
+        if row.offset + 1 > position.next_offset:
+            IndexerOffset.objects.filter(pk=position.pk).update(next_offset=row.offset + 1)
+    return rows
 
 
 def test_declared_and_discovered_edges(shop):
@@ -138,15 +151,17 @@ def test_observed_edges_from_the_correlation_index(shop):
     offsets = iter(range(1000))
 
     def record(correlation_id, topic, seconds, producer="", **fields):
-        return TraceEvent.objects.create(
-            correlation_id=correlation_id,
-            cluster=cluster,
-            topic=topic,
-            partition=0,
-            offset=next(offsets),
-            timestamp=t0 + timedelta(seconds=seconds),
-            producer=producer,
-            **fields,
+        return indexed(
+            cluster,
+            dict(
+                correlation_id=correlation_id,
+                topic=topic,
+                partition=0,
+                offset=next(offsets),
+                timestamp=t0 + timedelta(seconds=seconds),
+                producer=producer,
+                **fields,
+            ),
         )
 
     for n in range(3):  # three chains: placed (by orders), then reserved produced by inventory
@@ -181,7 +196,12 @@ def test_observed_edges_from_the_correlation_index(shop):
     record("c-3", "reserved", 11, producer="inventory")
     refresh_edges(cluster)
     assert evidence("observed")[("service:inventory", "topic:c1/reserved")].count == 4
-    assert LineageRefresh.objects.get(cluster=cluster).observed_until_id == TraceEvent.objects.order_by("-id")[0].id
+    # Each partition has been read up to the indexer's position.
+    read = ObservedPosition.objects.filter(cluster=cluster).values_list("topic", "partition", "read_until")
+    assert set(read) == set(
+        IndexerOffset.objects.filter(cluster=cluster).values_list("topic", "partition", "next_offset")
+    )
+    assert len(read) == 4  # placed, reserved, invoices, deadletter
 
     graph = build_graph()
     assert graph.edge(placed, group).evidence == {"declared", "discovered", "observed"}
@@ -189,19 +209,98 @@ def test_observed_edges_from_the_correlation_index(shop):
     assert graph.node("service:billing").url is None  # known only from traffic
 
 
+def test_observed_rows_count_once_whatever_order_their_ids_came_in(shop):
+    """Two indexer copies take ids in blocks, so a row written later can have a lower id than one already
+    read (here: partition 1's rows get high ids and are read first; partition 0's, lower ids, come later)."""
+    cluster = shop["cluster"]
+    t0 = timezone.now() - timedelta(minutes=5)
+
+    def chain(correlation_id, partition, offset, first_id):
+        indexed(
+            cluster,
+            dict(
+                id=first_id,
+                correlation_id=correlation_id,
+                topic="placed",
+                partition=partition,
+                offset=offset,
+                timestamp=t0,
+                producer="orders",
+            ),
+            dict(
+                id=first_id + 1,
+                correlation_id=correlation_id,
+                topic="reserved",
+                partition=partition,
+                offset=offset,
+                timestamp=t0 + timedelta(seconds=1),
+                producer="inventory",
+            ),
+        )
+
+    chain("copy-b-1", partition=1, offset=0, first_id=5001)
+    refresh_edges(cluster)
+    assert evidence("observed")[("service:inventory", "topic:c1/reserved")].count == 1
+    chain("copy-a-1", partition=0, offset=0, first_id=11)  # lower ids than anything read so far
+    chain("copy-a-2", partition=0, offset=1, first_id=13)
+    refresh_edges(cluster)
+    assert evidence("observed")[("service:inventory", "topic:c1/reserved")].count == 3
+    refresh_edges(cluster)
+    assert evidence("observed")[("service:inventory", "topic:c1/reserved")].count == 3
+
+
+def test_rows_past_the_indexers_position_wait_for_it(shop):
+    """A row whose batch has not moved the indexer's position yet is not read; once it has, it is read once."""
+    cluster = shop["cluster"]
+    t0 = timezone.now() - timedelta(minutes=5)
+    indexed(
+        cluster,
+        dict(correlation_id="c", topic="placed", partition=0, offset=0, timestamp=t0, producer="orders"),
+        dict(
+            correlation_id="c",
+            topic="reserved",
+            partition=0,
+            offset=0,
+            timestamp=t0 + timedelta(seconds=1),
+            producer="inventory",
+        ),
+    )
+    # The next batch's rows are there, but its position is not (yet) committed.
+    TraceEvent.objects.create(
+        cluster=cluster, correlation_id="d", topic="placed", partition=0, offset=1, timestamp=t0, producer="orders"
+    )
+    TraceEvent.objects.create(
+        cluster=cluster,
+        correlation_id="d",
+        topic="reserved",
+        partition=0,
+        offset=1,
+        timestamp=t0 + timedelta(seconds=1),
+        producer="inventory",
+    )
+    refresh_edges(cluster)
+    assert evidence("observed")[("service:inventory", "topic:c1/reserved")].count == 1
+    IndexerOffset.objects.filter(cluster=cluster).update(next_offset=2)
+    refresh_edges(cluster)
+    refresh_edges(cluster)
+    assert evidence("observed")[("service:inventory", "topic:c1/reserved")].count == 2
+
+
 def test_observed_edges_go_stale_when_traffic_stops(shop, settings):
     settings.LINEAGE_OBSERVED_STALE_AFTER_S = 60
     cluster = shop["cluster"]
     old = timezone.now() - timedelta(hours=1)
     for n, (topic, producer) in enumerate((("placed", "orders"), ("reserved", "inventory"))):
-        TraceEvent.objects.create(
-            correlation_id="c",
-            cluster=cluster,
-            topic=topic,
-            partition=0,
-            offset=n,
-            timestamp=old + timedelta(seconds=n),
-            producer=producer,
+        indexed(
+            cluster,
+            dict(
+                correlation_id="c",
+                topic=topic,
+                partition=0,
+                offset=n,
+                timestamp=old + timedelta(seconds=n),
+                producer=producer,
+            ),
         )
     refresh_edges(cluster)
     row = evidence("observed")[("service:inventory", "topic:c1/reserved")]

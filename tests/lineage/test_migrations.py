@@ -1,0 +1,56 @@
+"""Upgrading from the id watermark to per-partition positions keeps each installation's place."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BEFORE = [("lineage", "0001_edge_evidence"), ("monitoring", "0008_trace_event_id_cache")]
+AFTER = [("lineage", "0002_observed_positions_per_partition")]
+
+
+def _migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+def test_positions_start_after_what_the_old_watermark_read():
+    old = _migrate(BEFORE)
+    try:
+        cluster = old.get_model("catalog", "Cluster").objects.create(name="c1", bootstrap_servers="127.0.0.1:1")
+        trace_event = old.get_model("monitoring", "TraceEvent")
+        rows = [
+            trace_event.objects.create(
+                cluster=cluster,
+                correlation_id=f"c-{n}",
+                topic=topic,
+                partition=partition,
+                offset=offset,
+                timestamp=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+            for n, (topic, partition, offset) in enumerate(
+                [("placed", 0, 0), ("placed", 0, 1), ("placed", 1, 7), ("reserved", 0, 3), ("reserved", 0, 4)]
+            )
+        ]
+        # The old refresh had read up to the fourth row: placed-0 up to 1, placed-1 up to 7, reserved-0 up to 3.
+        old.get_model("lineage", "LineageRefresh").objects.create(cluster=cluster, observed_until_id=rows[3].id)
+        never_refreshed = old.get_model("catalog", "Cluster").objects.create(name="c2", bootstrap_servers="x:1")
+        old.get_model("lineage", "LineageRefresh").objects.create(cluster=never_refreshed)
+    finally:
+        new = _migrate(AFTER)
+
+    positions = new.get_model("lineage", "ObservedPosition").objects.values_list(
+        "cluster__name", "topic", "partition", "read_until", "reading_until"
+    )
+    assert sorted(positions) == [
+        ("c1", "placed", 0, 2, 2),
+        ("c1", "placed", 1, 8, 8),
+        ("c1", "reserved", 0, 4, 4),  # offset 4 was not read yet: the next refresh reads it
+    ]
