@@ -334,6 +334,10 @@ class _OutgoingRecord:
 
 
 CONTENT_TYPES = {Encoding.JSON: "application/json", Encoding.AVRO: "application/avro"}
+# Every record names the service that wrote it, as many shops do: CloudEvents in `ce_source`, the other
+# conventions in a `producer` header. The correlation index reads either, which is what observed lineage
+# (consumed topic A, then produced topic B) needs.
+PRODUCER_HEADER = "producer"
 
 
 def _encode_event(
@@ -354,8 +358,14 @@ def _encode_event(
         topic=topic,
         key=event["order_id"].encode(),
         value=codec.encode(topic, body),
-        headers=list(carrier.headers),
+        headers=_with_producer(list(carrier.headers), service),
     )
+
+
+def _with_producer(headers: list[tuple[str, bytes]], service: str) -> list[tuple[str, bytes]]:
+    if any(name == "ce_source" for name, _ in headers):
+        return headers
+    return [*headers, (PRODUCER_HEADER, service.encode())]
 
 
 def _dead_letter_headers(message: Message, service: str, error: Exception) -> list[tuple[str, bytes | str]]:

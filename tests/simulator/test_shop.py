@@ -25,7 +25,9 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from django.core.management import call_command
 
-from simulator.correlation import Correlation, find_correlations
+from eventscope.kafka import Record, TimestampType
+from monitoring.extraction import ExtractionRules, extract
+from simulator.correlation import Convention, Correlation, find_correlations
 from simulator.shop import Shop, ShopConfig, ShopReport
 from simulator.topology import (
     CONSUMER_SERVICES,
@@ -310,6 +312,32 @@ def test_each_record_carries_the_correlation_id_the_way_its_producer_does(run):
             # Exactly one convention per record: the producer's own.
             assert find_correlations(record.headers, record.body) == [expected], (record.topic, record.headers)
     assert len(set(SERVICE_CONVENTION.values())) == 4
+
+
+def test_each_record_names_its_producer_as_the_correlation_index_reads_it(run):
+    rules = ExtractionRules.from_settings()
+    producers = set()
+    for chain in run.chains.values():
+        for record in chain.records:
+            if record.is_dead_letter:
+                continue
+            found = extract(
+                Record(
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    record.timestamp_ms,
+                    TimestampType.CREATE_TIME,
+                    record.key.encode(),
+                    record.value,
+                    record.headers,
+                ),
+                rules,
+            )
+            assert found.producer == record.producer, (record.topic, record.headers)
+            producers.add(found.producer)
+    # Every convention's producers were read: CloudEvents' through ce_source, the others' through the header.
+    assert {SERVICE_CONVENTION[producer] for producer in producers} == set(Convention)
 
 
 def test_failures_land_on_the_dead_letter_topic_with_error_headers_and_the_original_record(run):
