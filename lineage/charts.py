@@ -59,6 +59,10 @@ LABEL_CHARS = 24
 LABEL_CHARS_SMALL_GRAPH = 42
 SMALL_GRAPH_NODES = 30
 ZIGZAG = 0.35
+# With labels, a column needs about this much width for its labels not to run into the next column's; a
+# graph with more columns than the panel can hold that way gets that width and scrolls sideways.
+COLUMN_PX = 135
+AUTOSIZE_MAX_PX = 1100
 COLUMN_MAX_ROWS = 60
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
@@ -294,6 +298,9 @@ def lineage_figure(
         "xaxis": {"visible": False, "range": [-0.7, max(column_sizes, default=0) + 0.7], "fixedrange": False},
         "yaxis": {"visible": False, "range": [-(tallest - 1) - 0.9, 0.9]},
     }
+    needed = 20 + len(column_sizes) * COLUMN_PX
+    if show_labels and needed > AUTOSIZE_MAX_PX:
+        layout.update(autosize=False, width=needed)
     return {"data": data, "layout": layout}
 
 

@@ -256,3 +256,22 @@ def test_the_page_costs_a_fixed_number_of_queries(viewer, shop, django_assert_nu
     with django_assert_num_queries(10):
         response = viewer.get("/lineage/", {"collapse": "none"})
     assert "more-49" in response.content.decode()
+
+
+def test_a_long_chain_is_drawn_wide_enough_for_its_labels():
+    """Each layer is a column; when the labelled columns need more than a panel's width, the figure takes
+    the width they need (the panel scrolls) instead of squeezing labels into each other."""
+    from lineage import charts
+    from lineage.graph import Edge, LineageGraph, Node
+
+    def chain(length: int) -> LineageGraph:
+        nodes = [Node(f"topic:c/step-{n}", "topic", f"shop.step.{n}.events") for n in range(length)]
+        edges = [Edge(f"topic:c/step-{n}", f"topic:c/step-{n + 1}", {"declared"}) for n in range(length - 1)]
+        return LineageGraph.build(nodes, edges)
+
+    short = charts.lineage_figure(chain(4))["layout"]
+    assert "width" not in short  # fits: the panel's width
+    long = charts.lineage_figure(chain(14))["layout"]
+    assert long["width"] >= 14 * charts.COLUMN_PX and long["autosize"] is False
+    huge = charts.lineage_figure(chain(charts.LABELS_MAX_NODES + 1))["layout"]
+    assert "width" not in huge  # no labels drawn: nothing to make room for
