@@ -43,6 +43,25 @@ def test_seed_demo_seeds_the_shop_catalog_unless_told_not_to():
 
 
 @pytest.mark.django_db
+def test_seed_demo_adds_an_alert_rule_the_demo_shop_trips_once():
+    from monitoring.models import AlertRule
+
+    out = StringIO()
+    call_command("seed_demo", "--password", "demo-pass-123", stdout=out)
+    assert "demo alert rule: Shop consumers falling behind" in out.getvalue()
+    rule = AlertRule.objects.get()
+    assert (rule.kind, rule.group_pattern, rule.for_minutes, rule.enabled) == ("group_status", "shop.*", 1, True)
+    assert not rule.has_webhook and rule.created_by.username == "demo"
+
+    again = StringIO()
+    call_command("seed_demo", stdout=again)
+    assert "demo alert rule" not in again.getvalue() and AlertRule.objects.count() == 1
+
+    call_command("seed_demo", "--username", "other", "--no-catalog", stdout=StringIO())
+    assert AlertRule.objects.count() == 1
+
+
+@pytest.mark.django_db
 def test_seed_demo_generates_a_password_for_a_new_user():
     out = StringIO()
     call_command("seed_demo", "--username", "viewer1", "--role", "viewer", stdout=out)

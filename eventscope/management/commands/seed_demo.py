@@ -1,10 +1,21 @@
-"""Seed a fresh installation for the demo: the demo login and the shop's catalog (more seed data comes later)."""
+"""Seed a fresh installation for the demo: the demo login, the shop's catalog and an alert rule the shop trips."""
 
 from django.core.management.base import BaseCommand, CommandError
 
 from eventscope.roles import ROLES
 from eventscope.services import user_ensure
 from simulator.catalog_seed import seed_shop_catalog
+
+# The demo's simulator runs analytics as a slow consumer (dev/demo.sh), so this rule fires within a minute or
+# two of `make demo` and the alerts page shows what an alert looks like. No webhook: nothing leaves the machine.
+DEMO_ALERT_RULE = {
+    "name": "Shop consumers falling behind",
+    "kind": "group_status",
+    "for_minutes": 1,
+    "group_pattern": "shop.*",
+    "description": "Demo rule: any shop consumer group whose status is not OK for a minute. "
+    "The demo's analytics consumer is slow on purpose, so it fires.",
+}
 
 
 class Command(BaseCommand):
@@ -33,3 +44,13 @@ class Command(BaseCommand):
         if catalog:
             seed = seed_shop_catalog(member=user)
             self.stdout.write(f"demo catalog: the shop's services, event types and topics ({seed.summary()})")
+            self._seed_alert_rule(user)
+
+    def _seed_alert_rule(self, user) -> None:
+        from monitoring.alert_rules import alert_rule_create
+        from monitoring.models import AlertRule
+
+        if AlertRule.objects.filter(name=DEMO_ALERT_RULE["name"]).exists():
+            return
+        alert_rule_create(**DEMO_ALERT_RULE, created_by=user)
+        self.stdout.write(f"demo alert rule: {DEMO_ALERT_RULE['name']} (no webhook; see Monitoring > Alerts)")
