@@ -28,7 +28,11 @@ pids=()
 started_redis=0
 started_kafka=0
 stop_all() {
-  trap - INT TERM EXIT
+  trap - INT TERM HUP EXIT
+  # After Ctrl-C the terminal or a pipe (`make demo | tee demo.log`) may be gone: a failed write must not
+  # end the script before everything it started has stopped.
+  trap '' PIPE
+  set +e
   log "stopping the demo"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   # Each process gets STOP_GRACE_S to finish what it is doing; one that does not is killed, and named.
@@ -48,7 +52,7 @@ stop_all() {
 }
 trap stop_all EXIT
 stopping=0
-trap 'stopping=1; exit 130' INT TERM
+trap 'stopping=1; exit 130' INT TERM HUP
 
 ensure_venv
 
