@@ -1,5 +1,6 @@
 """Catalog search: ranked search over topics, event types, services, teams, domains, consumer groups and
-schema subjects, and the index (catalog.models.SearchDocument) that keeps it in step with the catalog.
+schema subjects (ours and those mirrored from external registries), and the index
+(catalog.models.SearchDocument) that keeps it in step with the catalog.
 
 Ranking, the same on PostgreSQL and SQLite:
 
@@ -18,7 +19,8 @@ order inside tier 5 can differ between them, as their rank functions do.
 
 Keeping the index in step: `search_index_update(obj)` / `search_index_remove(kind, id)` for one object
 (catalog.signals calls them on save and delete), `search_index_bulk_update(kind, ids)` after bulk writes
-that send no signals (discovery), `search_index_rebuild()` for everything (`manage.py search_reindex`).
+that send no signals (discovery; the external-registry mirror for the subjects it adds, changes or
+deletes), `search_index_rebuild()` for everything (`manage.py search_reindex`).
 Re-indexing an unchanged object writes nothing (each document carries a digest of its text).
 """
 
@@ -34,10 +36,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db import connection, transaction
-from django.db.models import Case, F, FloatField, IntegerField, Max, Model, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Exists,
+    F,
+    FloatField,
+    IntegerField,
+    Max,
+    Model,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Length
 from django.utils.html import strip_tags
 
@@ -172,6 +189,13 @@ class _KindSpec:
     watched_fields: frozenset[str]
     # Schema subjects whose fields `text` needs, read in one go per batch.
     subjects_of: Callable[[Any], Iterable[str]] = lambda obj: ()
+    # The kind its hits carry (KIND_LABELS' key) when it differs from the document kind: subjects mirrored
+    # from an external registry are indexed apart (their ids are another table's) but found as schema subjects.
+    hit_kind: str | None = None
+
+    @property
+    def shown_kind(self) -> str:
+        return self.hit_kind or self.kind
 
 
 def _tag_names(obj: Model) -> list[str]:
@@ -229,6 +253,47 @@ def _subject_display(subject: Any) -> tuple[str, str, str]:
     return subject.name, f"Schema subject · latest v{subject.latest_version}", schema_subject_url(subject.name)
 
 
+def _mirrored_subject_model() -> type[Model]:
+    from schemas.models_external import MirroredSubject
+
+    return MirroredSubject
+
+
+def _mirrored_subjects() -> QuerySet:
+    from schemas.models_external import MirroredVersion
+
+    # The mirror keeps a subject while it has a version; the Exists guards a sync caught half way.
+    return _mirrored_subject_model().objects.filter(Exists(MirroredVersion.objects.filter(subject=OuterRef("pk"))))
+
+
+def _mirrored_indexed() -> QuerySet:
+    from schemas.models_external import MirroredVersion
+
+    latest = MirroredVersion.objects.filter(subject=OuterRef("pk")).order_by("-version")
+    return (
+        _mirrored_subjects()
+        .annotate(
+            latest_schema_id=Subquery(latest.values("schema__schema_id")[:1]),
+            latest_schema_text=Subquery(latest.values("schema__text")[:1]),
+        )
+        .only("name", "registry")
+    )
+
+
+def _mirrored_subject_text(subject: Any, _fields: dict[str, list[str]]) -> IndexedText:
+    fields: tuple[str, ...] = ()
+    if subject.latest_schema_id is not None:
+        fields = _mirrored_field_paths(subject.registry_id, subject.latest_schema_id, subject.latest_schema_text or "")
+    return IndexedText(subject.name, (), fields, "")
+
+
+def _mirrored_subject_display(subject: Any) -> tuple[str, str, str]:
+    registry = subject.registry.name
+    subtitle = f"Schema subject mirrored from registry {registry} · latest v{subject.latest_version}"
+    # The page of the mirror, not ours: a name held by both would otherwise open our registry's subject.
+    return subject.name, subtitle, f"{schema_subject_url(subject.name)}?{urlencode({'registry': registry})}"
+
+
 _SPECS: dict[str, _KindSpec] = {
     Kind.TOPIC: _KindSpec(
         kind=Kind.TOPIC,
@@ -268,6 +333,22 @@ _SPECS: dict[str, _KindSpec] = {
         display=_subject_display,
         watched_fields=frozenset({"name"}),
         subjects_of=lambda subject: [subject.name],
+    ),
+    Kind.MIRRORED_SUBJECT: _KindSpec(
+        kind=Kind.MIRRORED_SUBJECT,
+        model=_mirrored_subject_model,
+        indexed=_mirrored_indexed,
+        text=_mirrored_subject_text,
+        shown=lambda: (
+            _mirrored_subjects()
+            .select_related("registry")
+            .annotate(latest_version=Max("versions__version"))
+            .only("name", "registry__name")
+        ),
+        display=_mirrored_subject_display,
+        # Only the mirror writes these rows, and it re-indexes what it changed (schemas.external.mirror).
+        watched_fields=frozenset({"name"}),
+        hit_kind=Kind.SUBJECT,
     ),
     Kind.SERVICE: _KindSpec(
         kind=Kind.SERVICE,
@@ -321,7 +402,11 @@ _SPECS: dict[str, _KindSpec] = {
     ),
 }
 # The order of KIND_LABELS is also the tie-break order; both must name the same kinds.
-assert set(_SPECS) == set(KIND_LABELS)
+assert {spec.shown_kind for spec in _SPECS.values()} == set(KIND_LABELS)
+# Document kinds in tie-break order: each right after the kinds its hits are shown as (mirrored after our subjects).
+_DOCUMENT_KINDS: list[str] = [
+    spec.kind for shown in KIND_LABELS for spec in _SPECS.values() if spec.shown_kind == shown
+]
 
 
 def kind_of(obj: Model) -> str | None:
@@ -353,6 +438,22 @@ def _schema_field_paths(schema: Any) -> tuple[str, ...]:
         return tuple(info.path for info in formats.field_paths(parsed_schema_by_id(schema.id)))
     except Exception:  # a schema the format module cannot flatten still leaves its subject searchable by name
         logger.warning("search: cannot list the fields of schema %s", schema.id, exc_info=True)
+        return ()
+
+
+@lru_cache(maxsize=4096)
+def _mirrored_field_paths(registry_id: int, schema_id: int, text: str) -> tuple[str, ...]:
+    """Field paths of a mirrored schema (the external registry's id in the mirror of `registry_id`).
+
+    The text is part of the cache key for the same reason as above: ids come back after a rollback.
+    """
+    from schemas import formats
+    from schemas.external.selectors import mirrored_parsed_schema
+
+    try:
+        return tuple(info.path for info in formats.field_paths(mirrored_parsed_schema(registry_id, schema_id)))
+    except Exception:  # someone else's schema we cannot flatten still leaves its subject searchable by name
+        logger.warning("search: cannot list the fields of mirrored schema %s/%s", registry_id, schema_id, exc_info=True)
         return ()
 
 
@@ -598,7 +699,9 @@ _ROW = ("id", "kind", "object_id", "name_key", "tags", "fields", "body")
 
 
 def _kind_rank() -> Case:
-    return Case(*[When(kind=kind, then=Value(i)) for i, kind in enumerate(KIND_LABELS)], output_field=IntegerField())
+    return Case(
+        *[When(kind=kind, then=Value(i)) for i, kind in enumerate(_DOCUMENT_KINDS)], output_field=IntegerField()
+    )
 
 
 def _column_score(terms: list[str]) -> Any:
@@ -695,7 +798,7 @@ def search_catalog(query: str, *, kinds: set[str] | None = None, limit: int = 20
     """
     # Control characters (a NUL would make PostgreSQL refuse the query) are separators, like spaces.
     needle = " ".join(_CONTROL.sub(" ", query).split()).lower()[:MAX_QUERY_LENGTH]
-    wanted = [kind for kind in KIND_LABELS if kinds is None or kind in kinds]
+    wanted = [kind for kind in _DOCUMENT_KINDS if kinds is None or _SPECS[kind].shown_kind in kinds]
     if not needle or not wanted or limit <= 0:
         return []
     terms = query_terms(needle)
@@ -750,7 +853,7 @@ def _hits(ranked: list[_Ranked], needle: str, terms: list[str]) -> list[SearchHi
         title, subtitle, url = _SPECS[item.kind].display(obj)
         hits.append(
             SearchHit(
-                kind=item.kind,
+                kind=_SPECS[item.kind].shown_kind,
                 object_id=item.object_id,
                 title=title,
                 subtitle=subtitle,

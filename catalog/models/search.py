@@ -32,6 +32,8 @@ class SearchDocument(models.Model):
         DOMAIN = "domain", "Domain"
         CONSUMER_GROUP = "consumer_group", "Consumer group"
         SUBJECT = "subject", "Schema subject"
+        # A subject mirrored from an external registry (schemas.models_external): its own id space.
+        MIRRORED_SUBJECT = "mirrored_subject", "Mirrored schema subject"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     object_id = models.BigIntegerField()

@@ -2,7 +2,8 @@
 
 `mirror_apply` writes only what changed, in one transaction: new schema texts, subjects that appeared or
 went, versions that appeared, went (soft or permanent delete in the registry) or now point at another id,
-and changed compatibility levels and modes. A snapshot equal to the mirror writes nothing. Schema texts stay
+and changed compatibility levels and modes; the global search's documents of the subjects it added, changed
+or removed follow in the same transaction. A snapshot equal to the mirror writes nothing. Schema texts stay
 when their versions go (an id keeps its meaning, as in the registry, so old records still decode). The
 snapshot's soft-deleted versions (`deleted_versions`) are not mirrored as versions (the mirror shows live
 ones), but their schema texts are stored like any other, so records written with them decode too.
@@ -108,6 +109,8 @@ def mirror_apply(*, registry: ExternalRegistry, snapshot: RegistrySnapshot) -> M
     subjects = {row.name: row for row in MirroredSubject.objects.filter(registry=registry)}
     live = set(snapshot.subjects)
     gone = [row.pk for name, row in subjects.items() if name not in live]
+    # Subjects whose search document may change: added, or a version added, changed or gone (its fields).
+    touched: set[str] = set()
     if gone:
         counts.versions_deleted, _ = MirroredVersion.objects.filter(subject_id__in=gone).delete()
         MirroredSubject.objects.filter(pk__in=gone).delete()
@@ -121,6 +124,7 @@ def mirror_apply(*, registry: ExternalRegistry, snapshot: RegistrySnapshot) -> M
                 registry=registry, name=name, compatibility=compatibility, mode=mode
             )
             counts.subjects_added += 1
+            touched.add(name)
         elif (row.compatibility, row.mode) != (compatibility, mode):
             MirroredSubject.objects.filter(pk=row.pk).update(compatibility=compatibility, mode=mode)
             counts.subjects_updated += 1
@@ -134,6 +138,7 @@ def mirror_apply(*, registry: ExternalRegistry, snapshot: RegistrySnapshot) -> M
     }
     wanted = {(v.subject, v.version): held[v.schema_id] for v in snapshot.versions}
     stale = [pk for key, (pk, _) in existing.items() if key not in wanted]
+    touched.update(subject_name for subject_name, version in existing if (subject_name, version) not in wanted)
     if stale:
         MirroredVersion.objects.filter(pk__in=stale).delete()
         counts.versions_deleted += len(stale)
@@ -142,9 +147,11 @@ def mirror_apply(*, registry: ExternalRegistry, snapshot: RegistrySnapshot) -> M
         found = existing.get((subject_name, version))
         if found is None:
             to_add.append(MirroredVersion(subject=subjects[subject_name], version=version, schema_id=schema_pk))
+            touched.add(subject_name)
         elif found[1] != schema_pk:  # the number was re-used after a permanent delete
             MirroredVersion.objects.filter(pk=found[0]).update(schema_id=schema_pk)
             counts.versions_changed += 1
+            touched.add(subject_name)
     if to_add:
         MirroredVersion.objects.bulk_create(to_add)
         counts.versions_added = len(to_add)
@@ -156,6 +163,15 @@ def mirror_apply(*, registry: ExternalRegistry, snapshot: RegistrySnapshot) -> M
         for key, value in config.items():
             setattr(registry, key, value)
         counts.config_changed = 1
+
+    # -- the global search ----------------------------------------------------------------------------
+    # Bulk writes send no signals: index what changed here, in this transaction (a failed sync leaves the
+    # index as it was). Subjects that went lose their documents; an unchanged sync touches nothing.
+    reindex = gone + [subjects[name].pk for name in touched if name in live]
+    if reindex:
+        from catalog.search import Kind, search_index_bulk_update
+
+        search_index_bulk_update(Kind.MIRRORED_SUBJECT, reindex)
     return counts
 
 

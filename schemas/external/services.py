@@ -191,10 +191,13 @@ def external_registry_delete(*, registry: ExternalRegistry) -> None:
     with transaction.atomic():
         periodic_tasks_delete(PeriodicTask.objects.filter(name=_schedule_name(registry.pk)))
         # The mirror's versions protect their schemas; delete them first, then the rest cascades.
-        from schemas.models_external import MirroredVersion
+        from catalog.search import Kind, search_index_bulk_update
+        from schemas.models_external import MirroredSubject, MirroredVersion
 
+        subject_ids = list(MirroredSubject.objects.filter(registry=registry).values_list("pk", flat=True))
         MirroredVersion.objects.filter(subject__registry=registry).delete()
         registry.delete()
+        search_index_bulk_update(Kind.MIRRORED_SUBJECT, subject_ids)  # they are gone: their documents go
     logger.info("external registry %s deleted", name)
 
 
