@@ -11,6 +11,10 @@ the latest group states and poll runs, move alerts through pending -> firing -> 
   (monitoring.webhooks): a slow or dead webhook costs a cycle at most a few seconds and never fails it. A failed
   delivery is recorded (status code or error) and retried in later cycles (after 1, then 2 minutes), up to
   MAX_ATTEMPTS, while it is younger than RETRY_WINDOW.
+- Grouping: the notifications due in one delivery pass go out as ONE POST per rule and event (firing, resolved)
+  listing their alerts (up to MAX_ALERTS_PER_POST each), so thirty groups failing at once are one message, not
+  thirty (Slack rate-limits webhooks to about one a second). The history still has one notification row per
+  alert and event, each recording the outcome of the POST that carried it.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import DatabaseError, transaction
-from django.db.models import F, Max, Q
+from django.db.models import Max, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -40,6 +44,8 @@ MAX_ATTEMPTS = 3
 RETRY_WINDOW = timedelta(hours=1)
 RETRY_BACKOFF = timedelta(minutes=1)  # a failed delivery waits attempts x this before the next try
 DELIVERY_THREADS = 8
+MAX_DUE = 2000  # notifications read per delivery pass (the rest wait for the next pass)
+MAX_ALERTS_PER_POST = 200  # alerts listed in one webhook POST; more of one rule and event take several
 
 
 @dataclass
@@ -88,7 +94,8 @@ def _group_observation(rule: AlertRule, state: GroupLagState, now: datetime) -> 
     if rule.kind == AlertRule.Kind.TIME_LAG:
         value = state.max_time_lag_s
         holds = None if state.stale or value is None else value > rule.threshold
-        message = f"{subject}: time lag {value or 0:.0f} s > {rule.threshold:g} s"
+        at_least = "≥ " if state.time_lag_lower_bound else ""
+        message = f"{subject}: time lag {at_least}{value or 0:.0f} s > {rule.threshold:g} s"
         return Observation(holds=holds, since=now, value=value, message=message, **common)
     value = float(state.total_lag)
     holds = None if state.stale else value > rule.threshold
@@ -360,14 +367,39 @@ def notification_message(notification: AlertNotification) -> AlertMessage:
         resolved_at=alert.resolved_at,
         resolution=alert.resolution,
         path=_subject_path(alert),
+        list_path=reverse("monitoring:alerts"),
     )
 
 
-def deliver_pending_notifications(now: datetime | None = None) -> tuple[int, int]:
-    """Send the notifications that are due (new ones, and failed ones to retry); returns (sent, failed).
+def _claim(due: list[AlertNotification], now: datetime) -> list[AlertNotification]:
+    """Take the due notifications for this pass: a conditional update on the attempt count (one statement per
+    attempt count and chunk), so two processes never send the same one. Returns those this pass took."""
+    by_attempts: dict[int, list[AlertNotification]] = defaultdict(list)
+    for notification in due:
+        if notification.attempts and notification.last_attempt_at > now - RETRY_BACKOFF * notification.attempts:
+            continue  # not yet: back off before trying a failing webhook again
+        by_attempts[notification.attempts].append(notification)
+    claimed: list[AlertNotification] = []
+    for attempts, notifications in by_attempts.items():
+        by_pk = {notification.pk: notification for notification in notifications}
+        for chunk in _chunks(list(by_pk)):
+            AlertNotification.objects.filter(pk__in=chunk, attempts=attempts).update(
+                attempts=attempts + 1, last_attempt_at=now
+            )
+            taken = AlertNotification.objects.filter(
+                pk__in=chunk, attempts=attempts + 1, last_attempt_at=now
+            ).values_list("pk", flat=True)
+            claimed += [by_pk[pk] for pk in taken]
+    return claimed
 
-    Claiming is a conditional update on the attempt count, so two processes never send the same one. The HTTP
-    calls run in threads without touching the database; their outcomes are recorded here afterwards.
+
+def deliver_pending_notifications(now: datetime | None = None) -> tuple[int, int]:
+    """Send the notifications that are due (new ones, and failed ones to retry); returns (sent, failed), counted
+    in notifications (alerts), not in POSTs.
+
+    The due notifications of one rule and event go out together in one POST (see the module docstring). The
+    HTTP calls run in threads without touching the database; their outcomes are recorded here afterwards, on
+    every notification the POST carried.
     """
     from eventscope.secrets import SecretDecryptionError, decrypt_secret
 
@@ -380,54 +412,63 @@ def deliver_pending_notifications(now: datetime | None = None) -> tuple[int, int
         )
         .select_related("alert", "alert__rule", "alert__cluster", "alert__group", "alert__group__cluster")
         .defer("alert__group__members")
-        .order_by("created_at", "pk")[:200]
+        .order_by("created_at", "pk")[:MAX_DUE]
     )
-    jobs: list[tuple[AlertNotification, str, dict, str]] = []
-    for notification in due:
-        if notification.attempts and notification.last_attempt_at > now - RETRY_BACKOFF * notification.attempts:
-            continue  # not yet: back off before trying a failing webhook again
-        claimed = AlertNotification.objects.filter(pk=notification.pk, attempts=notification.attempts).update(
-            attempts=F("attempts") + 1, last_attempt_at=now
-        )
-        if not claimed:
-            continue
-        rule = notification.alert.rule
+    batches: dict[tuple[int, str], list[AlertNotification]] = defaultdict(list)
+    for notification in _claim(due, now):
+        batches[(notification.alert.rule_id, notification.event)].append(notification)
+    jobs: list[tuple[list[AlertNotification], str, dict, str]] = []
+    for notifications in batches.values():
+        rule = notifications[0].alert.rule
         try:
             url = decrypt_secret(rule.webhook_url_encrypted) if rule.webhook_url_encrypted else ""
             secret = decrypt_secret(rule.webhook_secret_encrypted) if rule.webhook_secret_encrypted else ""
         except SecretDecryptionError:
-            _record(notification, DeliveryResult(False, None, "the webhook cannot be decrypted", 0), final=True)
+            _record(notifications, DeliveryResult(False, None, "the webhook cannot be decrypted", 0), final=True)
             continue
         if not url:
-            AlertNotification.objects.filter(pk=notification.pk).update(status=AlertNotification.Status.SKIPPED)
+            AlertNotification.objects.filter(pk__in=[n.pk for n in notifications]).update(
+                status=AlertNotification.Status.SKIPPED
+            )
             continue
-        payload = alert_payload(notification_message(notification), rule.payload_format)
-        jobs.append((notification, url, payload, secret))
+        notifications.sort(key=lambda n: (n.alert.subject, n.alert.pk))
+        for index in range(0, len(notifications), MAX_ALERTS_PER_POST):
+            part = notifications[index : index + MAX_ALERTS_PER_POST]
+            payload = alert_payload([notification_message(n) for n in part], rule.payload_format)
+            jobs.append((part, url, payload, secret))
     if not jobs:
         return 0, 0
     with ThreadPoolExecutor(max_workers=min(DELIVERY_THREADS, len(jobs)), thread_name_prefix="alert-webhook") as pool:
         results = list(pool.map(lambda job: webhook_post(job[1], job[2], secret=job[3]), jobs))
     sent = failed = 0
-    for (notification, *_request), result in zip(jobs, results, strict=True):
-        _record(notification, result, final=notification.attempts + 1 >= MAX_ATTEMPTS)
-        sent += result.ok
-        failed += not result.ok
-        if not result.ok:
-            logger.warning(
-                "alert webhook of rule %s failed (attempt %d): %s",
-                notification.alert.rule.name,
-                notification.attempts + 1,
-                result.error,
-            )
+    for (notifications, *_request), result in zip(jobs, results, strict=True):
+        _record(notifications, result)
+        if result.ok:
+            sent += len(notifications)
+            continue
+        failed += len(notifications)
+        rule = notifications[0].alert.rule
+        logger.warning(
+            "alert webhook of rule %s failed (%d %s notifications, attempt %d): %s",
+            rule.name,
+            len(notifications),
+            notifications[0].event,
+            max(n.attempts for n in notifications) + 1,
+            result.error,
+        )
     return sent, failed
 
 
-def _record(notification: AlertNotification, result: DeliveryResult, *, final: bool) -> None:
-    AlertNotification.objects.filter(pk=notification.pk).update(
-        status=AlertNotification.Status.SENT if result.ok else AlertNotification.Status.FAILED,
-        response_status=result.status_code,
-        error=result.error[:500],
-        duration_ms=result.duration_ms,
-    )
-    if final and not result.ok:
-        AlertNotification.objects.filter(pk=notification.pk).update(attempts=MAX_ATTEMPTS)
+def _record(notifications: list[AlertNotification], result: DeliveryResult, *, final: bool = False) -> None:
+    """The outcome of the POST that carried these notifications, on each of them; a failure that used up the
+    attempts (or cannot be retried: final) is given up."""
+    ids = [notification.pk for notification in notifications]
+    for chunk in _chunks(ids):
+        AlertNotification.objects.filter(pk__in=chunk).update(
+            status=AlertNotification.Status.SENT if result.ok else AlertNotification.Status.FAILED,
+            response_status=result.status_code,
+            error=result.error[:500],
+            duration_ms=result.duration_ms,
+        )
+        if final and not result.ok:
+            AlertNotification.objects.filter(pk__in=chunk).update(attempts=MAX_ATTEMPTS)

@@ -42,6 +42,7 @@ from catalog.services.discovery import cluster_metadata_settled, live_unlisted_g
 from eventscope.kafka import (
     KafkaAdmin,
     KafkaGatewayError,
+    OffsetKind,
     PartitionOffset,
     TopicPartition,
     UnknownGroupError,
@@ -69,6 +70,7 @@ from .timelag import (
     table_observe,
     time_lag_exact,
     time_lag_from_table,
+    time_lag_refine,
     time_to_clear,
 )
 
@@ -292,10 +294,11 @@ class _Reading:
     log_end: dict[TopicPartition, int]
     at: float  # unix time of the log-end offsets
     groups_not_in_catalog: int = 0
-    exact: Future | None = None  # -> {(partition, committed offset): record timestamp (ms) or None}
+    # -> {(partition, committed offset): (record timestamp (ms) or None, log-start offset or None)}
+    exact: Future | None = None
 
     @property
-    def record_timestamps(self) -> dict[tuple[TopicPartition, int], int | None]:
+    def record_timestamps(self) -> dict[tuple[TopicPartition, int], tuple[int | None, int | None]]:
         return self.exact.result() if self.exact is not None else {}
 
 
@@ -372,8 +375,10 @@ def _read_cluster(admin: KafkaAdmin, catalog: _CatalogView, say: ProgressCallbac
 
 def _exact_timestamps(
     admin: KafkaAdmin, reading: _Reading, say: ProgressCallback
-) -> dict[tuple[TopicPartition, int], int | None]:
-    """Timestamps of the records at the committed offsets of the most lagging partitions (bounded per cycle)."""
+) -> dict[tuple[TopicPartition, int], tuple[int | None, int | None]]:
+    """Timestamps of the records at the committed offsets of the most lagging partitions (bounded per cycle),
+    with each partition's log-start offset read just after: a committed offset below it was deleted by
+    retention, and the oldest kept record that stood in for it gives only a lower bound."""
     limit = settings.EVENTSCOPE_LAG_EXACT_PARTITIONS
     if limit <= 0:
         return {}
@@ -400,8 +405,18 @@ def _exact_timestamps(
         # Exact mode is a refinement: the interpolated time lag stands in for it.
         logger.info("exact time lag unavailable this cycle: %s", exc.message)
         return {}
-    say(f"exact time lag: {sum(1 for ts in timestamps.values() if ts is not None)} of {len(chosen)} records read")
-    return {(tp, offset): timestamps.get(tp) for tp, (offset, _lag) in chosen}
+    try:
+        log_start = admin.list_offsets([tp for tp, _chosen in chosen], OffsetKind.EARLIEST)
+    except KafkaGatewayError as exc:
+        # Without it a value cannot be told exact from a lower bound: taken as exact (the older behaviour).
+        logger.info("log-start offsets unavailable this cycle: %s", exc.message)
+        log_start = {}
+    deleted = sum(1 for tp, (offset, _lag) in chosen if offset < log_start.get(tp, -1))
+    say(
+        f"exact time lag: {sum(1 for ts in timestamps.values() if ts is not None)} of {len(chosen)} records read"
+        + (f" ({deleted} committed offsets already deleted by retention: lower bounds)" if deleted else "")
+    )
+    return {(tp, offset): (timestamps.get(tp), log_start.get(tp)) for tp, (offset, _lag) in chosen}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,14 +429,28 @@ def _partition_key(topic: str, partition: int) -> str:
     return f"{topic}:{partition}"
 
 
-def _written_at(stored_window: Sequence[Sequence[Any]] | None, committed: int | None, log_end: int) -> float | None:
-    """When the record at `committed` was appended, as the last cycle worked out, if nothing moved since."""
+def _written_at(
+    stored_window: Sequence[Sequence[Any]] | None, committed: int | None, log_end: int
+) -> tuple[float, bool] | None:
+    """When the record at `committed` was appended, as the last cycle worked out, if nothing moved since; and
+    whether that was only a bound (appended at the latest then: the time lag is a lower bound)."""
     if not stored_window or committed is None or committed >= log_end:
         return None
     last = stored_window[-1]
     if len(last) > 4 and last[4] is not None and last[1] == committed and last[2] == log_end:
-        return float(last[4])
+        return float(last[4]), bool(last[5]) if len(last) > 5 else False
     return None
+
+
+def _carried_time_lag(
+    stored_window: Sequence[Sequence[Any]] | None, committed: int | None, log_end: int, at: float
+) -> TimeLag | None:
+    """The time lag at `at` from the last cycle's written_at, when nothing moved since (see _written_at)."""
+    carried = _written_at(stored_window, committed, log_end)
+    if carried is None:
+        return None
+    written_at, bound = carried
+    return TimeLag(max(0.0, at - written_at), TimeLagKind.LOWER_BOUND if bound else TimeLagKind.INTERPOLATED)
 
 
 def _write(
@@ -542,17 +571,26 @@ def _write(
             stored = previous_window.get(key, ())
             time_lag: TimeLag | None = None
             if committed is not None and (tp, committed) in record_timestamps:
-                time_lag = time_lag_exact(record_timestamps[(tp, committed)], committed, end, at)
+                timestamp_ms, log_start = record_timestamps[(tp, committed)]
+                time_lag = time_lag_exact(timestamp_ms, committed, end, at, log_start=log_start)
+                if time_lag is not None and time_lag.lower_bound:
+                    # Deleted by retention: the table (or what the last cycle made of it) may still date it.
+                    estimate = (
+                        time_lag_from_table(tables[tp], committed, end, at)
+                        if tp in tables
+                        else _carried_time_lag(stored, committed, end, at)
+                    )
+                    time_lag = time_lag_refine(time_lag, estimate)
             if time_lag is None:
-                written_at = _written_at(stored, committed, end)
-                if written_at is not None:
-                    time_lag = TimeLag(max(0.0, at - written_at), TimeLagKind.INTERPOLATED)
-                else:
+                time_lag = _carried_time_lag(stored, committed, end, at)
+                if time_lag is None:
                     time_lag = time_lag_from_table(tables.get(tp, []), committed, end, at)
             time_lag_s = round(time_lag.seconds, 3) if time_lag is not None else None
             lag = lag_of(committed, end)
-            # The window as stored, this cycle's sample last: [t, committed, log_end, active, written_at],
-            # written_at being when the record at the committed offset was appended (None when caught up).
+            lower_bound = bool(time_lag is not None and time_lag.lower_bound and lag)
+            # The window as stored, this cycle's sample last: [t, committed, log_end, active, written_at,
+            # lower_bound], written_at being when the record at the committed offset was appended (None when
+            # caught up), lower_bound 1 when it was appended at the latest then (the time lag is "at least").
             raw = [w for w in stored if w[0] < at]
             raw.append(
                 [
@@ -561,6 +599,7 @@ def _write(
                     end,
                     int(active),
                     round(at - time_lag.seconds, 3) if time_lag and lag else None,
+                    int(lower_bound),
                 ]
             )
             raw = raw[-config.window :]
@@ -580,6 +619,7 @@ def _write(
                     "log_end": end,
                     "lag": lag,
                     "time_lag_s": time_lag_s,
+                    "time_lag_lower_bound": lower_bound,
                     "status": status,
                 }
             )
@@ -605,6 +645,8 @@ def _write(
         total_lag = sum(r["lag"] for r in rows)
         time_lags = [r["time_lag_s"] for r in rows if r["time_lag_s"] is not None]
         max_time_lag = max(time_lags) if time_lags else None
+        # The group's largest time lag is "at least" when any partition's is: that one may be the largest.
+        time_lag_lower_bound = any(r["time_lag_lower_bound"] for r in rows)
         consume_rate = sum_rates(consume_rates)
         produce_rate = sum_rates(produce_rates)
         clear = time_to_clear(total_lag, consume_rate, produce_rate)
@@ -616,6 +658,7 @@ def _write(
                 since=since,
                 total_lag=total_lag,
                 max_time_lag_s=max_time_lag,
+                time_lag_lower_bound=time_lag_lower_bound,
                 time_to_clear_s=round(clear.seconds, 3) if clear.seconds is not None else None,
                 consume_rate=consume_rate,
                 produce_rate=produce_rate,

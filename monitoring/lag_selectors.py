@@ -56,7 +56,8 @@ def lag_states_for(group_ids: Iterable[int]) -> dict[int, GroupLagState]:
 
 def group_lag(group: ConsumerGroup) -> dict[str, Any]:
     """The DESIGN.md shape of `GET /api/v1/consumer-groups/{group}/lag`: per partition committed offset,
-    log-end offset, lag, time lag (s) and status; per group totals, status and time-to-clear estimate.
+    log-end offset, lag, time lag (s), whether that time lag is only a lower bound, and status; per group
+    totals, status and time-to-clear estimate.
 
     A group the poller has not evaluated (yet, or any more: deleted) has status UNKNOWN and no partitions.
     """
@@ -73,6 +74,7 @@ def group_lag(group: ConsumerGroup) -> dict[str, Any]:
             "since": None,
             "total_lag": None,
             "max_time_lag_s": None,
+            "time_lag_lower_bound": False,
             "time_to_clear_s": None,
             "time_to_clear": ClearState.UNKNOWN.value,
             "consume_rate": None,
@@ -87,6 +89,7 @@ def group_lag(group: ConsumerGroup) -> dict[str, Any]:
         "since": _iso(state.since),
         "total_lag": state.total_lag,
         "max_time_lag_s": state.max_time_lag_s,
+        "time_lag_lower_bound": state.time_lag_lower_bound,
         "time_to_clear_s": state.time_to_clear_s,
         "time_to_clear": str(_clear_state(state)),
         "consume_rate": state.consume_rate,
@@ -101,6 +104,8 @@ def group_lag(group: ConsumerGroup) -> dict[str, Any]:
                 "log_end": p.get("log_end"),
                 "lag": p.get("lag"),
                 "time_lag_s": p.get("time_lag_s"),
+                # Rows written before the flag existed say nothing: not a known lower bound.
+                "time_lag_lower_bound": bool(p.get("time_lag_lower_bound", False)),
                 "status": p.get("status", UNKNOWN),
             }
             for p in state.partitions

@@ -29,6 +29,7 @@ __all__ = [
     "table_thin",
     "time_lag_exact",
     "time_lag_from_table",
+    "time_lag_refine",
     "time_to_clear",
 ]
 
@@ -54,6 +55,11 @@ class TimeLagKind(enum.StrEnum):
 class TimeLag:
     seconds: float
     kind: TimeLagKind
+
+    @property
+    def lower_bound(self) -> bool:
+        """True when the consumer is at least `seconds` behind, possibly more (shown as "≥ 5 min")."""
+        return self.kind is TimeLagKind.LOWER_BOUND
 
 
 class ClearState(enum.StrEnum):
@@ -180,15 +186,44 @@ def time_lag_from_table(points: Sequence[Point], committed: int | None, log_end:
     return TimeLag(seconds if _finite(seconds) else 0.0, TimeLagKind.INTERPOLATED)
 
 
-def time_lag_exact(record_timestamp_ms: int | None, committed: int | None, log_end: int, now: float) -> TimeLag | None:
-    """The time lag from the timestamp of the record at the committed offset (exact mode)."""
+def time_lag_exact(
+    record_timestamp_ms: int | None,
+    committed: int | None,
+    log_end: int,
+    now: float,
+    *,
+    log_start: int | None = None,
+) -> TimeLag | None:
+    """The time lag from the timestamp of the record at the committed offset (exact mode).
+
+    `log_start`: the partition's log-start offset, read after the record. A committed offset below it was
+    deleted by retention (or delete-records): the record read in its place is the oldest one kept, written
+    after the committed one, so its age is only a lower bound.
+    """
     if committed is None:
         return None
     if committed >= log_end:
         return TimeLag(0.0, TimeLagKind.IDLE)
     if record_timestamp_ms is None or record_timestamp_ms < 0:
         return None
-    return TimeLag(max(0.0, now - record_timestamp_ms / 1000.0), TimeLagKind.EXACT)
+    seconds = max(0.0, now - record_timestamp_ms / 1000.0)
+    if log_start is not None and committed < log_start:
+        return TimeLag(seconds, TimeLagKind.LOWER_BOUND)
+    return TimeLag(seconds, TimeLagKind.EXACT)
+
+
+def time_lag_refine(bound: TimeLag, estimate: TimeLag | None) -> TimeLag:
+    """The better of an exact-mode lower bound and the table's answer for the same committed offset.
+
+    The table may reach back further than retention kept records: an interpolated value at least as large as
+    the bound is the better answer (no longer "at least"); a larger lower bound is a tighter one. Otherwise the
+    bound stands (an interpolation below it contradicts a record we read).
+    """
+    if not bound.lower_bound or estimate is None or estimate.seconds < bound.seconds:
+        return bound
+    if estimate.kind in (TimeLagKind.INTERPOLATED, TimeLagKind.LOWER_BOUND):
+        return estimate
+    return bound
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,13 @@
 """Alert webhooks: the payloads (our JSON, or Slack-compatible text and blocks) and one HTTP POST with a short
 timeout. Sending never raises: the outcome (status code, error, duration) comes back as a DeliveryResult for the
 caller to record. No database access here, so deliveries can run in worker threads.
+
+One POST carries every alert of one rule that went the same way (firing, or resolved) in one delivery pass, so a
+mass outage is one message per rule rather than one per consumer group (Slack accepts about one per second):
+- our JSON: "count" and "alerts" (one object per alert with the per-alert fields) always; with one alert the
+  per-alert fields are also at the top level, as they always were;
+- Slack: one alert keeps its own headline; several get a summary line and the first SLACK_MAX_LISTED subjects,
+  then "and K more".
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +28,7 @@ __all__ = [
     "CONNECT_TIMEOUT_S",
     "READ_TIMEOUT_S",
     "SIGNATURE_HEADER",
+    "SLACK_MAX_LISTED",
     "DeliveryResult",
     "alert_payload",
     "signature",
@@ -30,6 +39,8 @@ CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 5.0
 USER_AGENT = "Eventscope-Alerts/1"
 SIGNATURE_HEADER = "X-Eventscope-Signature"
+SLACK_MAX_LISTED = 10  # subjects named in a grouped Slack message; the rest are "and K more"
+SLACK_LINE_CHARS = 200  # one listed subject's line at most (a section block holds 3,000 characters)
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,7 @@ class AlertMessage:
     resolved_at: datetime | None
     resolution: str
     path: str  # the page of the subject, e.g. /catalog/consumer-groups/<cluster>/<group>/
+    list_path: str = "/monitoring/alerts/"  # the page that lists several alerts (a grouped notification's link)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -72,16 +84,9 @@ def _link(path: str) -> str:
     return f"{base.rstrip('/')}{path}" if base else path
 
 
-def _json_payload(message: AlertMessage) -> dict[str, Any]:
+def _alert_fields(message: AlertMessage) -> dict[str, Any]:
+    """The per-alert fields of our JSON payload."""
     return {
-        "source": "eventscope",
-        "status": message.event,
-        "rule": {
-            "id": message.rule_id,
-            "name": message.rule_name,
-            "kind": message.rule_kind,
-            "condition": message.condition,
-        },
         "subject": {
             "key": message.subject_key,
             "name": message.subject,
@@ -99,7 +104,74 @@ def _json_payload(message: AlertMessage) -> dict[str, Any]:
     }
 
 
-def _slack_payload(message: AlertMessage) -> dict[str, Any]:
+def _subjects_noun(messages: Sequence[AlertMessage]) -> str:
+    if all(m.group for m in messages):
+        return f"{len(messages)} consumer groups"
+    if not any(m.group for m in messages):
+        return f"{len(messages)} clusters"
+    return f"{len(messages)} subjects"
+
+
+def _summary(messages: Sequence[AlertMessage]) -> str:
+    """'30 consumer groups: lag > 100 messages' (firing) or '30 consumer groups resolved'."""
+    first = messages[0]
+    if first.event == "firing":
+        return f"{_subjects_noun(messages)}: {first.condition}"
+    return f"{_subjects_noun(messages)} resolved"
+
+
+def _json_payload(messages: Sequence[AlertMessage]) -> dict[str, Any]:
+    first = messages[0]
+    payload: dict[str, Any] = {
+        "source": "eventscope",
+        "status": first.event,
+        "rule": {
+            "id": first.rule_id,
+            "name": first.rule_name,
+            "kind": first.rule_kind,
+            "condition": first.condition,
+        },
+    }
+    alerts = [_alert_fields(message) for message in messages]
+    if len(messages) == 1:
+        payload.update(alerts[0])  # one alert: the shape it always had, at the top level
+    else:
+        payload.update(message=_summary(messages), url=_link(first.list_path))
+    payload.update(count=len(alerts), alerts=alerts)
+    return payload
+
+
+def _slack_payload(messages: Sequence[AlertMessage]) -> dict[str, Any]:
+    if len(messages) == 1:
+        return _slack_single(messages[0])
+    first = messages[0]
+    icon = ":rotating_light:" if first.event == "firing" else ":white_check_mark:"
+    verb = "FIRING" if first.event == "firing" else "RESOLVED"
+    headline = f"{icon} [{verb}] {first.rule_name}: {_summary(messages)}"
+    lines = []
+    for message in messages[:SLACK_MAX_LISTED]:
+        detail = message.message if message.event == "firing" else (message.resolution or "condition cleared")
+        # A firing alert's message starts with its subject ("prod / orders: lag 500 messages > 100").
+        line = f"• {detail}" if detail.startswith(message.subject) else f"• {message.subject}: {detail}"
+        lines.append(line if len(line) <= SLACK_LINE_CHARS else line[: SLACK_LINE_CHARS - 1] + "…")
+    more = len(messages) - SLACK_MAX_LISTED
+    if more > 0:
+        lines.append(f"and {more} more")
+    listing = "\n".join(lines)
+    link = _link(first.list_path)
+    context = [f"rule: {first.condition}"]
+    if link.startswith("http"):
+        context.append(f"<{link}|open in Eventscope>")
+    return {
+        "text": f"{headline}\n{listing}",
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*\n{listing}"}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]},
+        ],
+    }
+
+
+def _slack_single(message: AlertMessage) -> dict[str, Any]:
     icon = ":rotating_light:" if message.event == "firing" else ":white_check_mark:"
     verb = "FIRING" if message.event == "firing" else "RESOLVED"
     headline = f"{icon} [{verb}] {message.rule_name}: {message.subject}"
@@ -118,8 +190,14 @@ def _slack_payload(message: AlertMessage) -> dict[str, Any]:
     }
 
 
-def alert_payload(message: AlertMessage, payload_format: str) -> dict[str, Any]:
-    return _slack_payload(message) if payload_format == "slack" else _json_payload(message)
+def alert_payload(messages: AlertMessage | Sequence[AlertMessage], payload_format: str) -> dict[str, Any]:
+    """The body of one POST about one alert or several (of one rule, all firing or all resolved)."""
+    batch = [messages] if isinstance(messages, AlertMessage) else list(messages)
+    if not batch:
+        raise ValueError("a notification needs at least one alert")
+    if len({(m.rule_id, m.event) for m in batch}) != 1:
+        raise ValueError("one notification is about one rule and one event")
+    return _slack_payload(batch) if payload_format == "slack" else _json_payload(batch)
 
 
 def signature(secret: str, body: bytes) -> str:

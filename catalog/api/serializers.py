@@ -274,6 +274,10 @@ class GroupLagSummarySerializer(serializers.Serializer):
     since = serializers.DateTimeField(help_text="When the current status began.")
     total_lag = serializers.IntegerField(help_text="Records behind, summed over the group's partitions.")
     max_time_lag_s = serializers.FloatField(allow_null=True, help_text="The largest time lag of a partition (s).")
+    time_lag_lower_bound = serializers.BooleanField(
+        help_text="max_time_lag_s is only a lower bound (at least this far behind): some partition's committed "
+        "offset is older than the poller can date."
+    )
     time_to_clear_s = serializers.FloatField(
         allow_null=True, help_text="Seconds until caught up at current rates; 0 caught up; null never or unknown."
     )
@@ -288,6 +292,10 @@ class PartitionLagSerializer(serializers.Serializer):
     log_end = serializers.IntegerField()
     lag = serializers.IntegerField()
     time_lag_s = serializers.FloatField(allow_null=True)
+    time_lag_lower_bound = serializers.BooleanField(
+        help_text="time_lag_s is only a lower bound: the committed offset is older than the oldest point of the "
+        "partition's (log-end offset, time) table, or (exact mode) than the oldest record retention kept."
+    )
     status = serializers.CharField()
 
 
@@ -301,6 +309,7 @@ class GroupLagSerializer(serializers.Serializer):
     since = serializers.DateTimeField(allow_null=True)
     total_lag = serializers.IntegerField(allow_null=True)
     max_time_lag_s = serializers.FloatField(allow_null=True)
+    time_lag_lower_bound = serializers.BooleanField(help_text="max_time_lag_s is only a lower bound.")
     time_to_clear_s = serializers.FloatField(allow_null=True)
     time_to_clear = serializers.CharField(help_text="clear, clearing, never or unknown.")
     consume_rate = serializers.FloatField(allow_null=True, help_text="Records per second committed.")

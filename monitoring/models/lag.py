@@ -129,13 +129,19 @@ class GroupLagState(models.Model):
     since = models.DateTimeField(help_text="When the current status began.")
     total_lag = models.BigIntegerField(default=0)
     max_time_lag_s = models.FloatField(null=True, blank=True)
+    time_lag_lower_bound = models.BooleanField(
+        default=False,
+        help_text="max_time_lag_s is only a lower bound: some partition's committed offset is older than what the "
+        "poller can date (its offset-time table, or the records retention kept).",
+    )
     time_to_clear_s = models.FloatField(null=True, blank=True, help_text="0 when caught up; None: never or unknown.")
     consume_rate = models.FloatField(null=True, blank=True, help_text="Records per second.")
     produce_rate = models.FloatField(null=True, blank=True, help_text="Records per second into the group's partitions.")
-    # [{topic, partition, committed, log_end, lag, time_lag_s, status}]
+    # [{topic, partition, committed, log_end, lag, time_lag_s, time_lag_lower_bound, status}]
     partitions = models.JSONField(default=list, blank=True)
     # The evaluation window per partition, oldest first: {"topic:partition": [[t, committed, log_end, active,
-    # written_at], ...]}, written_at being when the record at the committed offset was appended (time lag).
+    # written_at, lower_bound], ...]}, written_at being when the record at the committed offset was appended
+    # (time lag), lower_bound 1 when it was appended at the latest then (older windows have no 6th element).
     window = models.JSONField(default=dict, blank=True)
     sampled_at = models.DateTimeField()
     stale = models.BooleanField(default=False, help_text="The last poll of the cluster failed: this is older data.")

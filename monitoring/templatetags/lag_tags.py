@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils.html import format_html
 
 from eventscope.templatetags.eventscope_tags import age
 
@@ -44,6 +45,21 @@ def lag_seconds(value: float | None) -> str:
     if value < 10:
         return f"{value:.1f} s" if value else "0 s"
     return age(value)
+
+
+LOWER_BOUND_TITLE = (
+    "At least this far behind: the committed offset is older than the oldest point the poller can date "
+    "(its offset-time table, or the records retention kept)."
+)
+
+
+@register.simple_tag
+def time_lag(value: float | None, lower_bound: bool = False) -> str:
+    """A time lag as lag_seconds says it, with "≥ " (and an explaining title) when it is only a lower bound."""
+    text = lag_seconds(value)
+    if lower_bound is True and isinstance(value, (int, float)):
+        return format_html('<span class="lag-lower-bound" title="{}">≥ {}</span>', LOWER_BOUND_TITLE, text)
+    return text
 
 
 @register.filter

@@ -12,8 +12,11 @@ from catalog.models import Cluster, ConsumerGroup, Topic
 from monitoring.models import GroupLagSample, GroupLagState, LagPollRun, TopicThroughput
 
 
-def partition_row(topic: str, partition: int, *, committed: int, log_end: int, time_lag_s=0.0, status="OK") -> dict:
-    return {
+def partition_row(
+    topic: str, partition: int, *, committed: int, log_end: int, time_lag_s=0.0, status="OK", lower_bound=None
+) -> dict:
+    """A row of GroupLagState.partitions; lower_bound None leaves the flag out (rows written before it existed)."""
+    row = {
         "topic": topic,
         "partition": partition,
         "committed": committed,
@@ -22,6 +25,9 @@ def partition_row(topic: str, partition: int, *, committed: int, log_end: int, t
         "time_lag_s": time_lag_s,
         "status": status,
     }
+    if lower_bound is not None:
+        row["time_lag_lower_bound"] = lower_bound
+    return row
 
 
 def make_lag_state(
@@ -30,6 +36,7 @@ def make_lag_state(
     status: str = "OK",
     total_lag: int | None = None,
     max_time_lag_s: float | None = 0.0,
+    time_lag_lower_bound: bool = False,
     since: datetime | None = None,
     partitions: list[dict] | None = None,
     stale: bool = False,
@@ -49,6 +56,7 @@ def make_lag_state(
             "since": since or now,
             "total_lag": total_lag,
             "max_time_lag_s": max_time_lag_s,
+            "time_lag_lower_bound": time_lag_lower_bound,
             "time_to_clear_s": time_to_clear_s,
             "consume_rate": consume_rate,
             "produce_rate": produce_rate,

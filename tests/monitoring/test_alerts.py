@@ -448,3 +448,157 @@ def test_links_are_absolute_with_a_base_url(receiver, cluster, settings):
     evaluate_alerts()
     link = f"https://eventscope.example.com/catalog/consumer-groups/{cluster.name}/orders/"
     assert f"<{link}|open in Eventscope>" in receiver.bodies[0]["blocks"][1]["elements"][0]["text"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Grouped notifications: a mass outage is one message per rule, not one per group
+# ---------------------------------------------------------------------------------------------
+def test_thirty_groups_going_bad_at_once_are_one_firing_request_and_one_resolved(receiver, cluster):
+    groups = [make_group(cluster, f"svc-{index:02d}") for index in range(30)]
+    rule = _lag_rule(receiver)
+    for index, group in enumerate(groups):
+        make_lag_state(group, status="WARN", total_lag=1000 + index)
+
+    summary = evaluate_alerts()
+    assert (summary.fired, summary.sent, summary.failed) == (30, 30, 0)
+    assert len(receiver.requests) == 1
+    firing = receiver.bodies[0]
+    assert firing["status"] == "firing"
+    assert firing["rule"]["id"] == rule.pk and firing["rule"]["condition"] == "lag > 100 messages"
+    assert firing["count"] == 30
+    assert sorted(alert["subject"]["group"] for alert in firing["alerts"]) == [f"svc-{i:02d}" for i in range(30)]
+    one = next(alert for alert in firing["alerts"] if alert["subject"]["group"] == "svc-07")
+    assert one["value"] == 1007 and one["threshold"] == 100
+    assert one["url"] == f"/catalog/consumer-groups/{cluster.name}/svc-07/"
+    assert one["message"] == f"{cluster.name} / svc-07: lag 1,007 messages > 100"
+    assert firing["message"] == "30 consumer groups: lag > 100 messages"
+    assert firing["url"] == "/monitoring/alerts/"
+    assert "subject" not in firing  # several subjects: the per-alert fields are in "alerts" only
+
+    # De-duplication stays per alert: further cycles send nothing; the history has one row per alert.
+    assert evaluate_alerts().sent == 0
+    assert len(receiver.requests) == 1
+    assert Alert.objects.filter(rule=rule, state=Alert.State.FIRING).count() == 30
+    assert AlertNotification.objects.filter(event="firing", status="sent", response_status=200).count() == 30
+
+    # 29 recover now, the last one a cycle later: one resolved request with 29, then one with the last.
+    for group in groups[:-1]:
+        make_lag_state(group, status="OK", total_lag=0)
+    summary = evaluate_alerts()
+    assert (summary.resolved, summary.sent) == (29, 29)
+    make_lag_state(groups[-1], status="OK", total_lag=0)
+    assert evaluate_alerts().resolved == 1
+    assert [body["status"] for body in receiver.bodies] == ["firing", "resolved", "resolved"]
+    resolved = receiver.bodies[1]
+    assert resolved["count"] == 29 and len(resolved["alerts"]) == 29
+    assert {alert["resolution"] for alert in resolved["alerts"]} == {"condition cleared"}
+    assert all(alert["resolved_at"] for alert in resolved["alerts"])
+    assert "svc-29" not in {alert["subject"]["group"] for alert in resolved["alerts"]}
+    last = receiver.bodies[2]  # one alert: today's shape, plus count and a list of one
+    assert last["count"] == 1 and last["subject"]["group"] == "svc-29"
+    assert last["alerts"] == [{key: last[key] for key in last["alerts"][0]}]
+    assert AlertNotification.objects.filter(event="resolved", status="sent").count() == 30
+    for _ in range(2):
+        assert evaluate_alerts().sent == 0
+    assert len(receiver.requests) == 3
+
+
+def test_all_at_once_then_all_recover_is_exactly_two_requests(receiver, cluster):
+    groups = [make_group(cluster, f"g-{index:02d}") for index in range(30)]
+    _lag_rule(receiver)
+    for group in groups:
+        make_lag_state(group, status="STOP", total_lag=5000)
+    evaluate_alerts()
+    for group in groups:
+        make_lag_state(group, status="OK", total_lag=0)
+    evaluate_alerts()
+    assert [(body["status"], body["count"]) for body in receiver.bodies] == [("firing", 30), ("resolved", 30)]
+    assert {alert["subject"]["group"] for alert in receiver.bodies[1]["alerts"]} == {g.group_id for g in groups}
+
+
+def test_grouping_is_per_rule_and_each_rule_keeps_its_webhook(receiver, cluster):
+    groups = [make_group(cluster, f"orders-{index}") for index in range(3)]
+    for group in groups:
+        make_lag_state(group, status="WARN", total_lag=1000, max_time_lag_s=120.0)
+    lag_rule = _lag_rule(receiver)
+    time_rule = _lag_rule(receiver, name="slow", kind=AlertRule.Kind.TIME_LAG, threshold=60)
+    assert evaluate_alerts().fired == 6
+    assert len(receiver.requests) == 2
+    by_rule = {body["rule"]["id"]: body for body in receiver.bodies}
+    assert by_rule[lag_rule.pk]["count"] == 3 and by_rule[time_rule.pk]["count"] == 3
+    assert "time lag 120 s > 60 s" in by_rule[time_rule.pk]["alerts"][0]["message"]
+
+
+def test_grouped_slack_message_lists_some_subjects_then_says_how_many_more(receiver, cluster, settings):
+    settings.EVENTSCOPE_BASE_URL = "https://eventscope.example.com"
+    groups = [make_group(cluster, f"team-{index:02d}") for index in range(25)]
+    _lag_rule(receiver, payload_format="slack", name="backlog")
+    for group in groups:
+        make_lag_state(group, status="WARN", total_lag=500)
+    evaluate_alerts()
+    for group in groups:
+        make_lag_state(group, status="OK", total_lag=0)
+    evaluate_alerts()
+    firing, resolved = receiver.bodies
+    assert set(firing) == {"text", "blocks"}
+    lines = firing["text"].split("\n")
+    assert lines[0] == ":rotating_light: [FIRING] backlog: 25 consumer groups: lag > 100 messages"
+    assert lines[1:11] == [f"• {cluster.name} / team-{i:02d}: lag 500 messages > 100" for i in range(10)]
+    assert lines[11:] == ["and 15 more"]
+    assert firing["blocks"][0]["text"]["text"] == f"*{lines[0]}*\n" + "\n".join(lines[1:])
+    assert len(firing["blocks"][0]["text"]["text"]) <= 3000  # Slack's limit for a section's text
+    assert (
+        "<https://eventscope.example.com/monitoring/alerts/|open in Eventscope>"
+        in (firing["blocks"][1]["elements"][0]["text"])
+    )
+    assert resolved["text"].split("\n")[0] == ":white_check_mark: [RESOLVED] backlog: 25 consumer groups resolved"
+    assert resolved["text"].split("\n")[1] == f"• {cluster.name} / team-00: condition cleared"
+    assert resolved["text"].endswith("\nand 15 more")
+
+
+def test_a_failed_grouped_delivery_is_recorded_on_every_alert_and_retried_as_one(receiver, cluster):
+    groups = [make_group(cluster, f"pay-{index}") for index in range(5)]
+    for group in groups:
+        make_lag_state(group, status="WARN", total_lag=1000)
+    _lag_rule(receiver)
+    receiver.status = 503
+    summary = evaluate_alerts()
+    assert (summary.fired, summary.sent, summary.failed) == (5, 0, 5)
+    assert len(receiver.requests) == 1
+    assert set(AlertNotification.objects.values_list("status", "response_status", "error", "attempts")) == {
+        ("failed", 503, "HTTP 503", 1)
+    }
+    # The cycle went on: the alerts fired all the same.
+    assert Alert.objects.filter(state=Alert.State.FIRING).count() == 5
+
+    receiver.status = 200
+    summary = evaluate_alerts(now=timezone.now() + timedelta(seconds=61))
+    assert (summary.fired, summary.sent, summary.failed) == (0, 5, 0)
+    assert [(body["status"], body["count"]) for body in receiver.bodies] == [("firing", 5), ("firing", 5)]
+    assert set(AlertNotification.objects.values_list("status", "attempts")) == {("sent", 2)}
+
+
+def test_an_unreachable_webhook_does_not_hold_up_another_rule_s_grouped_post(receiver, cluster):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for index in range(4):
+        make_lag_state(make_group(cluster, f"inv-{index}"), status="WARN", total_lag=1000)
+    alert_rule_create(
+        name="dead", kind=AlertRule.Kind.LAG_MESSAGES, threshold=1, webhook_url=f"http://127.0.0.1:{port}/"
+    )
+    _lag_rule(receiver)
+    summary = evaluate_alerts()
+    assert (summary.fired, summary.sent, summary.failed) == (8, 4, 4)
+    assert [body["count"] for body in receiver.bodies] == [4]
+    assert set(AlertNotification.objects.filter(alert__rule__name="dead").values_list("status", "error")) == {
+        ("failed", "could not connect")
+    }
+
+
+def test_a_time_lag_that_is_only_a_lower_bound_says_at_least(receiver, cluster):
+    group = make_group(cluster, "archive")
+    _lag_rule(receiver, kind=AlertRule.Kind.TIME_LAG, threshold=60, name="archive behind")
+    make_lag_state(group, status="WARN", total_lag=50, max_time_lag_s=95.0, time_lag_lower_bound=True)
+    assert evaluate_alerts().fired == 1
+    assert receiver.bodies[0]["message"] == f"{cluster.name} / archive: time lag ≥ 95 s > 60 s"

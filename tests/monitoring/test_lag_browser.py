@@ -59,13 +59,17 @@ def lag_data():
         status="WARN",
         since=now - timedelta(minutes=12),
         partitions=[
-            partition_row("shop.orders.placed", 0, committed=400, log_end=1002, time_lag_s=310.0, status="WARN"),
+            # Committed before the poller's first point for this partition: "at least 5 min".
+            partition_row(
+                "shop.orders.placed", 0, committed=400, log_end=1002, time_lag_s=310.0, status="WARN", lower_bound=True
+            ),
             partition_row("shop.orders.placed", 1, committed=700, log_end=1003, time_lag_s=150.0, status="WARN"),
             partition_row("shop.orders.placed", 2, committed=1004, log_end=1004),
             partition_row("shop.payments.completed", 0, committed=80, log_end=120, time_lag_s=45.0, status="WARN"),
             partition_row("shop.payments.completed", 1, committed=95, log_end=95),
         ],
         max_time_lag_s=310.0,
+        time_lag_lower_bound=True,
         time_to_clear_s=None,
         consume_rate=8.0,
         produce_rate=12.5,
@@ -136,7 +140,7 @@ def test_groups_list_group_page_charts_and_live_refresh(live_server, make_user, 
     }
     analytics_row = page.locator("table.catalog-table tbody tr", has_text="analytics-service")
     assert "945" in analytics_row.inner_text()  # 602 + 303 + 0 + 40 + 0 messages behind
-    assert "5 min" in analytics_row.inner_text()
+    assert "≥ 5 min behind" in analytics_row.inner_text()
     assert "not clearing" in analytics_row.inner_text()
     page.screenshot(path=str(SCREENSHOTS / "lag-groups-list.png"), full_page=True)
 
@@ -146,6 +150,9 @@ def test_groups_list_group_page_charts_and_live_refresh(live_server, make_user, 
     assert page.locator("#group-lag-status").inner_text() == "WARN"
     assert page.locator("#group-total-lag").inner_text() == "945"
     assert page.locator("#group-partitions tbody tr").count() == 5
+    assert page.locator("#group-time-lag").inner_text() == "≥ 5 min"
+    assert page.locator("#group-partitions tbody tr").nth(0).locator("td").nth(5).inner_text() == "≥ 5 min"
+    assert page.locator("#group-partitions tbody tr").nth(1).locator("td").nth(5).inner_text() == "2 min"
     for chart in ("lag", "time-lag", "rates"):
         figure = page.locator(f"#chart-{chart} .js-plotly-plot")
         figure.wait_for()

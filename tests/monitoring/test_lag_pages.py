@@ -139,6 +139,40 @@ def test_group_page_has_summary_partitions_and_charts(viewer, shop):
     assert 'data-points="30"' in html
 
 
+def test_a_time_lag_that_is_only_a_lower_bound_reads_at_least_on_every_page(viewer, shop):
+    slow = shop["slow"]
+    make_lag_state(
+        slow,
+        status="STALL",
+        partitions=[
+            partition_row("shop.orders.placed", 0, committed=10, log_end=100, time_lag_s=303.0, lower_bound=True),
+            partition_row("shop.orders.placed", 1, committed=92, log_end=92, lower_bound=False),
+            partition_row("shop.payments.completed", 0, committed=5, log_end=1205, time_lag_s=90.0, lower_bound=False),
+        ],
+        max_time_lag_s=303.0,
+        time_lag_lower_bound=True,
+    )
+    at_least = '<span class="lag-lower-bound" title="At least this far behind'
+    html = viewer.get(_group_url(slow)).content.decode()
+    summary = html.split('id="group-time-lag">')[1].split("</span></span>")[0]
+    assert summary.startswith(at_least) and summary.endswith(">≥ 5 min")
+    assert "oldest unconsumed record (at least)" in html
+    rows = {row.split('"')[0]: row for row in html.split('<tr data-partition="')[1:]}
+    assert "≥ 5 min" in rows["shop.orders.placed-0"]
+    assert "≥" not in rows["shop.orders.placed-1"] and "≥" not in rows["shop.payments.completed-0"]
+    assert "1 min" in rows["shop.payments.completed-0"]
+
+    listing = viewer.get(reverse("catalog:consumer-group-list")).content.decode()
+    assert listing.count("≥ 5 min</span> behind") == 1  # analytics-svc only; orders-svc is exact
+    health = viewer.get(reverse("monitoring:cluster-health", args=[shop["cluster"].pk])).content.decode()
+    assert "≥ 5 min" in health
+
+    # An exact value of the same size has no "≥".
+    make_lag_state(slow, status="STALL", partitions=[], total_lag=90, max_time_lag_s=303.0)
+    html = viewer.get(_group_url(slow)).content.decode()
+    assert 'id="group-time-lag">5 min<' in html and "(at least)" not in html
+
+
 def test_group_live_partial_and_charts_partial(viewer, shop):
     group = shop["slow"]
     live = viewer.get(reverse("monitoring:group-lag-live", args=[group.pk]), HTTP_HX_REQUEST="true")

@@ -26,7 +26,7 @@ from django_celery_beat.models import PeriodicTask
 from rest_framework.test import APIClient
 
 from catalog.services import clusters as cluster_services
-from eventscope.kafka import ClusterConnection, KafkaAdmin, KafkaGatewayError
+from eventscope.kafka import ClusterConnection, KafkaAdmin, KafkaGatewayError, OffsetKind, TopicPartition
 from monitoring.lag import LOCK_KEY, POLL_TASK, lag_poll, lag_retention
 from monitoring.lag_selectors import cluster_health, group_history, group_lag, topic_history
 from monitoring.models import (
@@ -322,6 +322,67 @@ def test_exact_mode_reads_the_timestamp_of_the_record_at_the_committed_offset(la
     assert state_of(catalog.group).max_time_lag_s == rows[0]["time_lag_s"]
 
 
+def _delete_records(bootstrap: str, topic: str, partition: int, before_offset: int) -> int:
+    """Kafka's DeleteRecords (what retention does to old segments): the log start moves to `before_offset`."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.delete_records([KafkaTopicPartition(topic, partition, before_offset)], request_timeout=10)
+    (result,) = [future.result(timeout=15) for future in futures.values()]
+    return result.low_watermark
+
+
+def test_exact_mode_on_an_offset_retention_deleted_falls_back_to_the_oldest_record_as_a_lower_bound(
+    lag_settings, kafka, catalog, make_user
+):
+    lag_settings.EVENTSCOPE_LAG_EXACT_PARTITIONS = 5
+    two_hours_ago_ms = int((time.time() - 7200) * 1000)
+    one_hour_ago_ms = int((time.time() - 3600) * 1000)
+    kafka.produce(5, partition=0, timestamp_ms=two_hours_ago_ms)  # offsets 0..4
+    kafka.produce(5, partition=0, timestamp_ms=one_hour_ago_ms)  # offsets 5..9
+    kafka.produce(5, partition=1, timestamp_ms=two_hours_ago_ms)  # offsets 0..4, all kept
+    kafka.commit({0: 2, 1: 2})
+    assert _delete_records(kafka.bootstrap, kafka.topic, 0, 5) == 5
+    assert kafka.admin.list_offsets([TopicPartition(kafka.topic, 0)], OffsetKind.EARLIEST) == {
+        TopicPartition(kafka.topic, 0): 5
+    }
+
+    poll(catalog.cluster)
+    state = state_of(catalog.group)
+    rows = by_partition(state)
+    # Partition 0: record 2 is gone; the oldest kept (offset 5, an hour old) stood in: "at least an hour".
+    assert rows[0]["lag"] == 8
+    assert 3595 <= rows[0]["time_lag_s"] <= 3700
+    assert rows[0]["time_lag_lower_bound"] is True
+    # Partition 1: record 2 is there: its own timestamp, exact.
+    assert 7195 <= rows[1]["time_lag_s"] <= 7300
+    assert rows[1]["time_lag_lower_bound"] is False
+    assert set(rows) == {0, 1}  # partition 2: never committed, not shown
+    assert state.max_time_lag_s == rows[1]["time_lag_s"]
+    assert state.time_lag_lower_bound is True  # partition 0 may be further behind than partition 1
+
+    # The next cycle, exact mode off and nothing moved: the carried-over value keeps its flag.
+    lag_settings.EVENTSCOPE_LAG_EXACT_PARTITIONS = 0
+    poll(catalog.cluster)
+    rows = by_partition(state_of(catalog.group))
+    assert rows[0]["time_lag_lower_bound"] is True and rows[0]["time_lag_s"] >= 3595
+    assert rows[1]["time_lag_lower_bound"] is False and rows[1]["time_lag_s"] >= 7195
+
+    # The API says so, per partition and on the group.
+    api = _api(make_user)
+    body = api.get(f"/api/v1/consumer-groups/{kafka.group}/lag").json()
+    assert body["time_lag_lower_bound"] is True
+    assert [(p["partition"], p["time_lag_lower_bound"]) for p in body["partitions"]] == [(0, True), (1, False)]
+    detail = api.get(f"/api/v1/consumer-groups/{kafka.group}/").json()
+    assert detail["lag"]["time_lag_lower_bound"] is True
+
+    # The consumer catches up on partition 0: no lag, no bound.
+    kafka.commit({0: 10})
+    poll(catalog.cluster)
+    rows = by_partition(state_of(catalog.group))
+    assert (rows[0]["time_lag_s"], rows[0]["time_lag_lower_bound"]) == (0.0, False)
+
+
 def test_interpolated_time_lag_survives_a_restart_through_the_persisted_table(lag_settings, kafka, catalog):
     kafka.produce(30)
     kafka.commit({0: 10, 1: 10, 2: 10})
@@ -525,9 +586,13 @@ def test_the_lag_api(lag_settings, kafka, catalog, make_user):
         ]
         assert body["partitions"][0]["time_lag_s"] == 0.0
         assert {"time_to_clear_s", "time_to_clear", "max_time_lag_s", "sampled_at"} <= set(body)
+        # The first cycle has one point per partition: the lagging ones' records predate it ("at least").
+        assert [p["time_lag_lower_bound"] for p in body["partitions"]] == [False, True, True]
+        assert body["time_lag_lower_bound"] is True
 
     listed = api.get("/api/v1/consumer-groups/", {"search": kafka.group}).json()["results"]
     assert [row["lag"]["total_lag"] for row in listed] == [16]
+    assert listed[0]["lag"]["time_lag_lower_bound"] is True
     assert listed[0]["lag"]["status"] == "OK"
     detail = api.get(f"/api/v1/consumer-groups/{kafka.group}/").json()
     assert detail["lag"]["total_lag"] == 16 and "partitions" not in detail["lag"]

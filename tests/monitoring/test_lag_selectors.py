@@ -64,8 +64,18 @@ def test_group_lag_shape_and_cluster_health():
     body = group_lag(group)
     assert (body["status"], body["total_lag"], body["time_to_clear"]) == ("STOP", 5, "never")
     assert body["partitions"] == [
-        {"topic": "t", "partition": 0, "committed": 5, "log_end": 10, "lag": 5, "time_lag_s": 12.5, "status": "STOP"}
+        {
+            "topic": "t",
+            "partition": 0,
+            "committed": 5,
+            "log_end": 10,
+            "lag": 5,
+            "time_lag_s": 12.5,
+            "time_lag_lower_bound": False,  # a row written before the flag existed: not a known bound
+            "status": "STOP",
+        }
     ]
+    assert body["time_lag_lower_bound"] is False
 
     assert cluster_health(cluster)["stale"] is True  # never polled
     make_poll_run(cluster, status="ok")
@@ -91,3 +101,30 @@ def test_schedules_are_reconciled_after_migrate_and_at_beat_start():
         f"[{pk}]" for pk in Cluster.objects.values_list("pk", flat=True)
     }
     assert f"[{cluster.pk}]" in set(PeriodicTask.objects.filter(task=POLL_TASK).values_list("args", flat=True))
+
+
+@pytest.mark.parametrize(
+    ("rows", "group_flag", "expected"),
+    [
+        ([(12.5, None)], False, [False]),
+        ([(12.5, False), (300.0, True)], True, [False, True]),
+        ([(0.0, False), (0.0, False)], False, [False, False]),
+        ([(900.0, True)], True, [True]),
+    ],
+)
+def test_group_lag_says_which_time_lags_are_lower_bounds(rows, group_flag, expected):
+    group = make_group(make_cluster("bounds"), "orders")
+    partitions = [
+        partition_row("t", index, committed=5, log_end=10, time_lag_s=seconds, status="WARN", lower_bound=bound)
+        for index, (seconds, bound) in enumerate(rows)
+    ]
+    make_lag_state(
+        group,
+        status="WARN",
+        partitions=partitions,
+        max_time_lag_s=max(seconds for seconds, _bound in rows),
+        time_lag_lower_bound=group_flag,
+    )
+    body = group_lag(group)
+    assert [p["time_lag_lower_bound"] for p in body["partitions"]] == expected
+    assert body["time_lag_lower_bound"] is group_flag

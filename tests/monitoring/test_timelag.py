@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from monitoring.timelag import (
     MAX_POINTS,
     ClearState,
+    TimeLag,
     TimeLagKind,
     rate_per_second,
     sum_rates,
@@ -18,6 +19,7 @@ from monitoring.timelag import (
     table_thin,
     time_lag_exact,
     time_lag_from_table,
+    time_lag_refine,
     time_to_clear,
 )
 
@@ -138,6 +140,75 @@ def test_exact_time_lag_is_now_minus_the_record_timestamp():
     assert time_lag_exact(int((T0 + 5) * 1000), 10, 20, T0).seconds == 0.0  # a producer clock ahead of ours
     assert time_lag_exact(None, 10, 20, T0) is None  # record gone (compacted, deleted)
     assert time_lag_exact(None, 20, 20, T0).seconds == 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Lower bounds: when a time lag says "at least"
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("table", "committed", "log_end", "now", "seconds", "kind"),
+    [
+        # Older than the table's first point: at least as old as that point.
+        ([(1000, T0), (2000, T0 + 10)], 10, 2000, T0 + 20, 20.0, TimeLagKind.LOWER_BOUND),
+        ([(1000, T0), (2000, T0 + 10)], 999, 2000, T0 + 20, 20.0, TimeLagKind.LOWER_BOUND),
+        # The first point itself brackets from below: record 1000 was written after T0 (interpolated).
+        ([(1000, T0), (2000, T0 + 10)], 1000, 2000, T0 + 20, 19.99, TimeLagKind.INTERPOLATED),
+        ([(1000, T0), (2000, T0 + 10)], 1500, 2000, T0 + 20, 14.99, TimeLagKind.INTERPOLATED),
+        # A table of one point, the current observation: nothing to bracket with.
+        ([(2000, T0 + 20)], 1500, 2000, T0 + 20, 0.0, TimeLagKind.LOWER_BOUND),
+        # An empty table: (log_end, now) is assumed, so any lag is a lower bound of 0 s.
+        ([], 5, 10, T0, 0.0, TimeLagKind.LOWER_BOUND),
+        # Caught up is exactly 0, never a bound, whatever the table.
+        ([(1000, T0)], 2000, 2000, T0 + 20, 0.0, TimeLagKind.IDLE),
+        ([], 10, 10, T0, 0.0, TimeLagKind.IDLE),
+    ],
+)
+def test_which_table_answers_are_lower_bounds(table, committed, log_end, now, seconds, kind):
+    lag = time_lag_from_table(table, committed, log_end, now)
+    assert lag.kind is kind
+    assert lag.lower_bound is (kind is TimeLagKind.LOWER_BOUND)
+    assert lag.seconds == pytest.approx(seconds, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("committed", "log_start", "log_end", "kind"),
+    [
+        (10, 0, 20, TimeLagKind.EXACT),  # the record is there
+        (10, 10, 20, TimeLagKind.EXACT),  # it is the oldest record kept: still its own timestamp
+        (10, None, 20, TimeLagKind.EXACT),  # log start unknown (not read): taken as exact
+        (10, 11, 20, TimeLagKind.LOWER_BOUND),  # deleted by retention: the oldest kept record stood in
+        (0, 15, 20, TimeLagKind.LOWER_BOUND),
+        (20, 25, 20, TimeLagKind.IDLE),  # caught up (a truncated, emptied log): 0 s, not a bound
+    ],
+)
+def test_an_exact_time_lag_read_past_deleted_records_is_a_lower_bound(committed, log_start, log_end, kind):
+    lag = time_lag_exact(int((T0 - 60) * 1000), committed, log_end, T0, log_start=log_start)
+    assert lag.kind is kind
+    assert lag.lower_bound is (kind is TimeLagKind.LOWER_BOUND)
+    assert lag.seconds == (0.0 if kind is TimeLagKind.IDLE else pytest.approx(60.0))
+
+
+BOUND = TimeLag(3600.0, TimeLagKind.LOWER_BOUND)
+
+
+@pytest.mark.parametrize(
+    ("bound", "estimate", "expected"),
+    [
+        # The table reaches back past retention and dates the record: an estimate, no longer "at least".
+        (BOUND, TimeLag(5400.0, TimeLagKind.INTERPOLATED), TimeLag(5400.0, TimeLagKind.INTERPOLATED)),
+        # A table bound further back is the tighter bound.
+        (BOUND, TimeLag(7200.0, TimeLagKind.LOWER_BOUND), TimeLag(7200.0, TimeLagKind.LOWER_BOUND)),
+        # Below the bound (a young table, or an interpolation contradicting the record read): the bound stands.
+        (BOUND, TimeLag(0.0, TimeLagKind.LOWER_BOUND), BOUND),
+        (BOUND, TimeLag(1800.0, TimeLagKind.INTERPOLATED), BOUND),
+        (BOUND, None, BOUND),
+        (BOUND, TimeLag(0.0, TimeLagKind.IDLE), BOUND),
+        # An exact value is never replaced.
+        (TimeLag(60.0, TimeLagKind.EXACT), TimeLag(600.0, TimeLagKind.INTERPOLATED), TimeLag(60.0, TimeLagKind.EXACT)),
+    ],
+)
+def test_an_exact_mode_lower_bound_is_refined_by_the_table_when_it_knows_better(bound, estimate, expected):
+    assert time_lag_refine(bound, estimate) == expected
 
 
 # ---------------------------------------------------------------------------------------------
