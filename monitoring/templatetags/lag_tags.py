@@ -43,7 +43,9 @@ def lag_seconds(value: float | None) -> str:
     if not isinstance(value, (int, float)):  # None, or "" for a missing lookup such as row.state.x
         return "—"
     if value < 10:
-        return f"{value:.1f} s" if value else "0 s"
+        if not value:
+            return "0 s"
+        return f"{value:.1f} s" if value >= 0.05 else "< 0.1 s"  # never "0.0 s" beside a "0 s"
     return age(value)
 
 
@@ -87,8 +89,14 @@ def time_to_clear(lag: dict[str, Any]) -> str:
     if state == "clearing" and lag.get("time_to_clear_s") is not None:
         return f"≈ {lag_seconds(lag['time_to_clear_s'])}"
     if state == "never":
-        return "not clearing"
+        return _not_clearing(lag.get("status"))
     return "unknown"
+
+
+def _not_clearing(status: str | None) -> str:
+    """Consuming no faster than producing: with the status OK (lag not growing) the group keeps pace and its
+    small lag is records in flight; otherwise the lag stays or grows."""
+    return "keeping up" if status == "OK" else "not clearing"
 
 
 @register.simple_tag
@@ -102,7 +110,7 @@ def state_time_to_clear(state) -> str:
         return f"≈ {lag_seconds(state.time_to_clear_s)}"
     if state.consume_rate is None or state.produce_rate is None:
         return "unknown"
-    return "not clearing"
+    return _not_clearing(state.status)
 
 
 @register.filter

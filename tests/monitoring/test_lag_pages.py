@@ -304,3 +304,24 @@ def test_lag_pages_need_a_login(client, shop):
     ):
         response = client.get(url)
         assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_time_words_on_the_pages():
+    """A tiny time lag is never "0.0 s" beside a "0 s"; a group consuming no faster than producing is "keeping up"
+    while its status is OK (its lag is records in flight) and "not clearing" otherwise."""
+    from types import SimpleNamespace
+
+    from monitoring.templatetags.lag_tags import lag_seconds, state_time_to_clear, time_to_clear
+
+    assert [lag_seconds(v) for v in (0, 0.01, 0.05, 4.25, None)] == ["0 s", "< 0.1 s", "0.1 s", "4.2 s", "—"]
+
+    def state(status, total_lag=2):
+        return SimpleNamespace(
+            status=status, total_lag=total_lag, time_to_clear_s=None, consume_rate=50.0, produce_rate=50.0
+        )
+
+    assert state_time_to_clear(state("OK")) == "keeping up"
+    assert state_time_to_clear(state("WARN")) == "not clearing"
+    assert state_time_to_clear(state("WARN", total_lag=0)) == "caught up"
+    assert time_to_clear({"time_to_clear": "never", "status": "OK"}) == "keeping up"
+    assert time_to_clear({"time_to_clear": "never", "status": "STALL"}) == "not clearing"
