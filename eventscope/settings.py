@@ -163,6 +163,10 @@ LOGOUT_REDIRECT_URL = "login"
 # Anonymous read: pages, the API and the registry answer GET without a login (writes always need one;
 # the audit log and API tokens stay private). Off by default.
 EVENTSCOPE_ANONYMOUS_READ = env_bool("EVENTSCOPE_ANONYMOUS_READ", False)
+# Alert webhooks go to public addresses only: an editor must not make the server POST to itself, the cloud's
+# metadata service or other hosts on its private network. Set true when the receiver is internal (a Mattermost
+# or Slack relay inside the network).
+EVENTSCOPE_WEBHOOK_ALLOW_PRIVATE = env_bool("EVENTSCOPE_WEBHOOK_ALLOW_PRIVATE", False)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"

@@ -11,6 +11,7 @@ import fnmatch
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -20,6 +21,7 @@ from catalog.models import Cluster
 from eventscope.secrets import encrypt_secret
 
 from .models import AlertRule
+from .webhooks import private_destination
 
 __all__ = [
     "KEEP",
@@ -62,6 +64,16 @@ def _validate_webhook_url(url: str) -> str:
         _url_validator(url)
     except ValidationError as exc:
         raise ValidationError({"webhook_url": ["Enter a full http:// or https:// URL."]}) from exc
+    # A name that does not resolve now is kept (DNS may be down); sending checks again.
+    if not settings.EVENTSCOPE_WEBHOOK_ALLOW_PRIVATE and private_destination(url):
+        raise ValidationError(
+            {
+                "webhook_url": [
+                    "This host is on a private or local network. Webhooks go to public addresses unless the "
+                    "server sets EVENTSCOPE_WEBHOOK_ALLOW_PRIVATE=true."
+                ]
+            }
+        )
     return url
 
 

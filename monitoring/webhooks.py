@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -205,10 +208,53 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+PRIVATE_REFUSAL = (
+    "refused: the webhook's host is on a private or local network (EVENTSCOPE_WEBHOOK_ALLOW_PRIVATE=true allows it)"
+)
+
+
+def _not_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    return (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    )
+
+
+def private_destination(url: str, *, resolve: bool = True) -> bool | None:
+    """Whether the URL's host is (or resolves to) a private, loopback, link-local or otherwise non-public
+    address; None when the name cannot be resolved (or `resolve` is off and the host is a name)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        return _not_public(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    if not resolve:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return None
+    return any(_not_public(ipaddress.ip_address(info[4][0].split("%", 1)[0])) for info in infos)
+
+
 def webhook_post(url: str, payload: dict[str, Any], *, secret: str = "") -> DeliveryResult:
     """POST the payload as JSON (signed when the rule has a secret); a 2xx answer is a success. Errors are
-    described without the URL (it may hold a token), and nothing is raised."""
+    described without the URL (it may hold a token), and nothing is raised. A host on a private network is
+    refused unless EVENTSCOPE_WEBHOOK_ALLOW_PRIVATE (checked when sending too: a name may resolve elsewhere
+    later than when the rule was saved)."""
     started = time.monotonic()
+    if not settings.EVENTSCOPE_WEBHOOK_ALLOW_PRIVATE and private_destination(url):
+        return DeliveryResult(False, None, PRIVATE_REFUSAL, _elapsed_ms(started))
     body = json.dumps(payload, separators=(",", ":")).encode()
     headers = {"User-Agent": USER_AGENT, "Content-Type": "application/json"}
     if secret:

@@ -21,6 +21,7 @@ from django.utils import timezone
 from monitoring.alert_rules import alert_rule_create, alert_rule_update, mask_webhook_url
 from monitoring.alerts import MAX_ATTEMPTS, evaluate_alerts
 from monitoring.models import Alert, AlertNotification, AlertRule
+from monitoring.webhooks import PRIVATE_REFUSAL, private_destination, webhook_post
 from tests.factories import make_cluster, make_group
 from tests.monitoring.lag_rows import make_lag_state, make_poll_run
 
@@ -59,6 +60,12 @@ class Receiver:
     @property
     def bodies(self) -> list[dict]:
         return [request["json"] for request in self.requests]
+
+
+@pytest.fixture(autouse=True)
+def webhooks_may_reach_this_machine(settings):
+    """The receiver listens on 127.0.0.1, which webhooks refuse by default (see the private-network tests)."""
+    settings.EVENTSCOPE_WEBHOOK_ALLOW_PRIVATE = True
 
 
 @pytest.fixture
@@ -602,3 +609,50 @@ def test_a_time_lag_that_is_only_a_lower_bound_says_at_least(receiver, cluster):
     make_lag_state(group, status="WARN", total_lag=50, max_time_lag_s=95.0, time_lag_lower_bound=True)
     assert evaluate_alerts().fired == 1
     assert receiver.bodies[0]["message"] == f"{cluster.name} / archive: time lag ≥ 95 s > 60 s"
+
+
+# ---------------------------------------------------------------------------------------------
+# Webhooks to private networks
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("url", "private"),
+    [
+        ("http://127.0.0.1:8000/hook", True),
+        ("http://localhost/hook", True),
+        ("http://169.254.169.254/latest/meta-data/", True),  # the cloud's metadata service
+        ("https://10.1.2.3/hook", True),
+        ("https://192.168.0.7/hook", True),
+        ("http://[::1]/hook", True),
+        ("http://[::ffff:127.0.0.1]/hook", True),
+        ("http://0.0.0.0/hook", True),
+        ("https://93.184.216.34/hook", False),
+        ("https://[2606:4700::6810:85e5]/hook", False),
+    ],
+)
+def test_private_destinations(url, private):
+    assert private_destination(url) is private
+
+
+def test_an_unresolvable_name_is_not_judged():
+    assert private_destination("https://no-such-host.invalid/hook") is None
+
+
+def test_a_rule_pointing_at_a_private_address_is_refused_unless_allowed(settings, receiver):
+    settings.EVENTSCOPE_WEBHOOK_ALLOW_PRIVATE = False
+    with pytest.raises(ValidationError) as refused:
+        alert_rule_create(name="metadata", kind="group_status", webhook_url="http://169.254.169.254/latest/")
+    assert "private or local network" in str(refused.value.message_dict["webhook_url"])
+    assert not AlertRule.objects.exists()
+    # A public name that does not resolve now is kept: sending checks again.
+    alert_rule_create(name="later", kind="group_status", webhook_url="https://hooks.example.invalid/T/B/x")
+    assert AlertRule.objects.filter(name="later").exists()
+
+
+def test_a_private_address_is_refused_when_sending_too(settings, receiver):
+    """A rule saved while allowed (or a name that later resolves inside the network) is not posted to."""
+    rule = alert_rule_create(name="inside", kind="group_status", webhook_url=receiver.url)
+    settings.EVENTSCOPE_WEBHOOK_ALLOW_PRIVATE = False
+    result = webhook_post(receiver.url, {"status": "firing"})
+    assert (result.ok, result.status_code, result.error) == (False, None, PRIVATE_REFUSAL)
+    assert receiver.requests == []
+    assert "127.0.0.1" not in result.error and rule.pk
