@@ -109,6 +109,13 @@ def make_user(db):
     return make
 
 
+@pytest.fixture
+def viewer(client, make_user):
+    """A test client logged in as a viewer (vera)."""
+    client.force_login(make_user("vera", "viewer"))
+    return client
+
+
 # ---------------------------------------------------------------------------------------------
 # A real browser: Playwright driving Debian's Chromium (Playwright's own browser download is not used)
 # ---------------------------------------------------------------------------------------------

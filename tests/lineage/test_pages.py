@@ -19,12 +19,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def viewer(client, make_user):
-    client.force_login(make_user("vera", "viewer"))
-    return client
-
-
-@pytest.fixture
 def shop():
     cluster = make_cluster("c1")
     sales = documentation.domain_create(name="Sales")

@@ -25,12 +25,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def viewer(client, make_user):
-    client.force_login(make_user("vera", "viewer"))
-    return client
-
-
-@pytest.fixture
 def shop(db):
     cluster = make_cluster("local", discovery_enabled=False)
     placed = make_topic(cluster, "shop.orders.placed", partitions=2)

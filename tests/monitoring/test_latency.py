@@ -195,12 +195,6 @@ def test_selector_names_services_from_records_or_the_catalog(shop):
     assert by_name(day.topics)["shop.inventory.reserved"].hop.p99 > 800
 
 
-@pytest.fixture
-def viewer(client, make_user):
-    client.force_login(make_user("vera", "viewer"))
-    return client
-
-
 def test_latency_page_shows_services_topics_flows_and_escapes(viewer, shop):
     response = viewer.get("/monitoring/latency/")
     assert response.status_code == 200

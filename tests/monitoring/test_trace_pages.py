@@ -122,12 +122,6 @@ def chains(shop):
     return shop
 
 
-@pytest.fixture
-def viewer(client, make_user):
-    client.force_login(make_user("vera", "viewer"))
-    return client
-
-
 # ---------------------------------------------------------------------------------------------
 # The trace page
 # ---------------------------------------------------------------------------------------------

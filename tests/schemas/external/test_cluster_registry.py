@@ -14,12 +14,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def viewer(client, make_user):
-    client.force_login(make_user("vera", "viewer"))
-    return client
-
-
-@pytest.fixture
 def prod_cluster(db):
     return cluster_create(name="prod-eu", bootstrap_servers="127.0.0.1:9092", discovery_enabled=False)
 

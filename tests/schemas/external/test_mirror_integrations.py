@@ -41,12 +41,6 @@ def mirrored(second_registry, unique_name):
     return {"registry": registry, "subject": subject, "ids": (v1, v2), "client": client}
 
 
-@pytest.fixture
-def viewer(client, make_user):
-    client.force_login(make_user("vera", "viewer"))
-    return client
-
-
 # ---------------------------------------------------------------------------------------------
 # Pages
 # ---------------------------------------------------------------------------------------------

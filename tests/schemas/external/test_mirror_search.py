@@ -25,12 +25,6 @@ MIRRORED = SearchDocument.Kind.MIRRORED_SUBJECT
 
 
 @pytest.fixture
-def viewer(client, make_user):
-    client.force_login(make_user("vera", "viewer"))
-    return client
-
-
-@pytest.fixture
 def mirror(second_registry, unique_name):
     """An existing registry with one subject (two versions), connected and synced."""
     client = second_registry.client()
