@@ -31,9 +31,9 @@ import json
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from lineage.graph import LineageGraph, NodeId
+from lineage.graph import LineageGraph, Node, NodeId
 
 __all__ = [
     "BREAKS",
@@ -46,6 +46,7 @@ __all__ = [
     "ImpactNotFoundError",
     "ImpactReport",
     "ReaderDeclaration",
+    "WalkableGraph",
     "affected_consumers",
     "analyze_impact",
     "consumer_verdict",
@@ -453,7 +454,18 @@ def _change_words(change: FieldChangeRow, read: str) -> str:
     return f"makes optional{where}"
 
 
-def reachable_consumers(graph: LineageGraph, topic_nodes: Iterable[NodeId]) -> list[ConsumerRef]:
+class WalkableGraph(Protocol):
+    """What `reachable_consumers` reads of a graph: a `LineageGraph`, or the database's `DownstreamGraph`."""
+
+    @property
+    def nodes(self) -> Iterable[Node]: ...
+
+    def has_node(self, node_id: NodeId) -> bool: ...
+
+    def successors(self, node_id: NodeId) -> list[NodeId]: ...
+
+
+def reachable_consumers(graph: WalkableGraph, topic_nodes: Iterable[NodeId]) -> list[ConsumerRef]:
     """Every consumer downstream of the topics, nearest first: direct ones (depth 1) and transitive ones.
 
     A breadth-first walk over the data flow: topic -> group -> service, topic -> service (declared without a
@@ -665,7 +677,7 @@ def analyze_impact(
     """
     from django.db.models import Q
 
-    from catalog.models import DeclaredRelation, EventType, Service, Topic
+    from catalog.models import DeclaredRelation, EventType, Topic
     from governance.services import schema_policy_check
     from lineage import selectors as lineage_selectors
     from schemas import diff, formats, page_selectors
@@ -763,9 +775,18 @@ def analyze_impact(
 
     # -- the consumers: the lineage graph downstream of the topics --------------------------------
     # Current edges only: a consumer whose evidence went stale (it stopped reading) is not affected any more.
-    graph = graph_builder() if graph_builder is not None else lineage_selectors.build_graph(include_stale=False)
+    # Only the part of the graph downstream of the topics is read (the same consumers as on the whole graph,
+    # `build_graph(include_stale=False)`, which a `graph_builder` may still give).
     topic_ids = [lineage_selectors.topic_node_id(row) for row in topic_rows]
-    refs = reachable_consumers(graph, topic_ids)
+    if graph_builder is not None:
+        graph: WalkableGraph = graph_builder()
+        refs = reachable_consumers(graph, topic_ids)
+    else:
+        graph = lineage_selectors.downstream_graph(topic_rows)
+        refs = reachable_consumers(graph, topic_ids)
+        urls = lineage_selectors.node_urls(ref.node for ref in refs)
+        for ref in refs:
+            ref.url = urls[ref.node]
     notes: list[str] = []
     if not topic_rows:
         notes.append(f"No topic in the catalog carries {subject}: consumers cannot be found.")
@@ -813,14 +834,7 @@ def analyze_impact(
             reader_problems=problems,
             reader_error=error,
         )
-    services = {
-        row.name: row
-        for row in Service.objects.filter(name__in={r.service for r in refs if r.service}).select_related("owner_team")
-    }
-    teams = {
-        name: (row.owner_team.name, row.owner_team.contact_channel or None) if row.owner_team else (None, None)
-        for name, row in services.items()
-    }
+    teams = lineage_selectors.service_teams(r.service for r in refs if r.service)
     consumers = affected_consumers(refs, changes=changes, declarations=declarations, teams=teams)
     if mirror is not None:
         notes.insert(0, f"{subject} is mirrored from {mirror.source} (external registry {mirror.name}).")
