@@ -189,6 +189,9 @@ class ImpactReport:
     # Mirrored subjects: who gave the compatibility verdict, and why there is none (the registry was unreachable).
     compatibility_unknown: str = ""
     compatibility_source: str = ""
+    # The registry's verdict as `compatibility_verdict` gave it (schemas.page_selectors.CompatibilityVerdict), for
+    # a page that shows it beside the report without asking again (an external registry would hear it twice).
+    verdict: Any = field(default=None, repr=False, compare=False)
 
     # -- verdicts ---------------------------------------------------------------------------------
     @property
@@ -852,6 +855,7 @@ def analyze_impact(
         topics=sorted({row.name for row in topic_rows}),
         consumers=consumers,
         existing_version=verdict.existing_version,
+        verdict=verdict,
         diff_error=diff_error,
         notes=notes,
         policy_violations=[

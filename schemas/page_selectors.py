@@ -8,12 +8,10 @@ kind and path apart (the API's selector joins them into one string), and validat
 
 from __future__ import annotations
 
-import contextvars
 import io
 import json
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,7 +37,6 @@ __all__ = [
     "SubjectPage",
     "VersionRow",
     "compatibility_verdict",
-    "external_answers_shared",
     "message_errors",
     "normalized_pretty_text",
     "subject_list",
@@ -367,66 +364,13 @@ def compatibility_verdict(
     return CompatibilityVerdict(level, checked, problems)
 
 
-# Inside `external_answers_shared()`: the external registry's answers by question, so one check asks it once.
-_external_answers: contextvars.ContextVar[dict[tuple, tuple[bool, list[str]] | str] | None] = contextvars.ContextVar(
-    "external_compatibility_answers", default=None
-)
-
-
-@contextmanager
-def external_answers_shared() -> Iterator[None]:
-    """Within the block, the same compatibility question to an external registry is asked once.
-
-    The "Try a new version" page needs the verdict twice (for itself and inside the impact analysis); each would
-    otherwise be a request to someone else's registry. The answers live only as long as the block (one request).
-    """
-    if _external_answers.get() is not None:  # nested: the outer block's answers serve
-        yield
-        return
-    token = _external_answers.set({})
-    try:
-        yield
-    finally:
-        _external_answers.reset(token)
-
-
-def _ask_external_registry(registry: Any, subject: str, prepared: selectors.PreparedSchema) -> tuple[bool, list[str]]:
-    """(is_compatible, messages) from the registry's compatibility endpoint; RegistrySourceError when it cannot
-    answer. Shared within `external_answers_shared()`, the failure too (a second try would wait as long again)."""
-    from schemas.external.mirror import external_registry_source
-
-    references = [r.as_dict() for r in prepared.references]
-    key = (
-        registry.pk,
-        subject,
-        str(prepared.schema_type),
-        prepared.text,
-        json.dumps(references, sort_keys=True),
-    )
-    answers = _external_answers.get()
-    if answers is not None and key in answers:
-        answer = answers[key]
-        if isinstance(answer, str):
-            raise RegistrySourceError(answer)
-        return answer
-    try:
-        with external_registry_source(registry) as source:
-            answer = source.check_compatibility(subject, prepared.text, str(prepared.schema_type), references)
-    except RegistrySourceError as exc:
-        if answers is not None:
-            answers[key] = str(exc)
-        raise
-    if answers is not None:
-        answers[key] = answer
-    return answer
-
-
 def mirrored_compatibility_verdict(
     subject: str, prepared: selectors.PreparedSchema, mirror: mirror_selectors.MirrorRef
 ) -> CompatibilityVerdict:
     """The external registry's verdict, asked at its compatibility endpoint (the registry is the authority on its
     own rules). Unreachable: an "unknown" verdict with the reason. A storage-topic source has no endpoint: our own
     check against the mirrored versions under the mirrored level, said as such."""
+    from schemas.external.mirror import external_registry_source
     from schemas.models_external import ExternalRegistry
 
     level_name, _, _ = mirror_selectors.mirrored_subject_settings(mirror, subject)
@@ -449,7 +393,10 @@ def mirrored_compatibility_verdict(
         problems = check_compatibility(prepared.parsed, previous, level, numbers)
         return CompatibilityVerdict(level, checked, problems, asked="Eventscope's check of the mirrored versions")
     try:
-        ok, messages = _ask_external_registry(registry, subject, prepared)
+        with external_registry_source(registry) as source:
+            ok, messages = source.check_compatibility(
+                subject, prepared.text, str(prepared.schema_type), [r.as_dict() for r in prepared.references]
+            )
     except RegistrySourceError as exc:
         return CompatibilityVerdict(level, checked, [], asked=mirror.source, unknown_reason=str(exc))
     problems = [] if ok else [Incompatibility("INCOMPATIBLE", "", m) for m in messages]

@@ -139,23 +139,22 @@ def _check_context(page: page_selectors.SubjectPage, form: TryVersionForm) -> di
         # Imported here: lineage builds on the registry, so the registry's module does not load it at import.
         from lineage.impact import ImpactInputError, ImpactNotFoundError, analyze_impact
 
-        # The impact analysis and the verdict below ask the same question; a mirrored subject's external
-        # registry hears it once.
-        with page_selectors.external_answers_shared():
-            try:
-                impact = analyze_impact(
-                    subject=page.name,
-                    schema_text=form.cleaned_data["schema"],
-                    schema_type=form.cleaned_data["schema_type"],
-                    references=form.cleaned_data["references"],
-                    external_registry=page.mirror.name if page.mirror is not None else None,
-                )
-            except (ImpactInputError, ImpactNotFoundError) as exc:
-                context["impact_error"] = exc.message
-            else:
-                context["impact"] = impact
-                context["impact_markdown"] = impact.to_markdown()
+        try:
+            impact = analyze_impact(
+                subject=page.name,
+                schema_text=form.cleaned_data["schema"],
+                schema_type=form.cleaned_data["schema_type"],
+                references=form.cleaned_data["references"],
+                external_registry=page.mirror.name if page.mirror is not None else None,
+            )
+        except (ImpactInputError, ImpactNotFoundError) as exc:
+            context["impact_error"] = exc.message
             context["verdict"] = page_selectors.compatibility_verdict(page.name, form.prepared, mirror=page.mirror)
+        else:
+            context["impact"] = impact
+            context["impact_markdown"] = impact.to_markdown()
+            # The analysis asked the registry already: a mirrored subject's external registry hears it once.
+            context["verdict"] = impact.verdict
         latest = page.latest
         if latest is not None:
             context["latest"] = latest
